@@ -1,0 +1,162 @@
+"""The one article schema every entry point validates against (SPEC §3.1).
+
+Validation errors are `ArticleError`s that name the field, the limit and the value, so a
+CLI line, an API request and a queued message all fail the same readable way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.languages import is_known, normalize_code
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one article; configurable (worker settings build one)."""
+
+    max_text_chars: int = 100_000
+    max_title_chars: int = 1_000
+    max_targets: int = 20
+    max_id_chars: int = 200
+    max_url_chars: int = 2_000
+    max_summary_sentences: int = 20
+    max_summary_tokens: int = 1_024
+    default_targets: tuple[str, ...] = ()
+
+
+class ArticleError(ValueError):
+    """Input that breaks the schema or a limit. Never retried."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class SummaryOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_sentences: int = Field(3, ge=1)
+    max_tokens: int = Field(160, ge=8)
+
+
+class Article(BaseModel):
+    """A validated article. Build one with `validate_article`, which applies `Limits`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    id: str | None = None
+    title: str | None = None
+    text: str
+    url: str | None = None
+    lang: str | None = None
+    targets: tuple[str, ...] | None = None
+    summary: SummaryOptions = SummaryOptions()
+
+    @field_validator("lang")
+    @classmethod
+    def _lang(cls, v: str | None) -> str | None:
+        return normalize_code(v) if v else None
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return None
+        seen: dict[str, None] = {}
+        for code in v:
+            seen.setdefault(normalize_code(code), None)
+        return tuple(seen)
+
+    @property
+    def key(self) -> str:
+        """Identity of the job (SPEC §1.2): normalized title and text plus output-changing options."""
+        payload = {
+            "title": _normalize_for_key(self.title or ""),
+            "text": _normalize_for_key(self.text),
+            "lang": self.lang,
+            "targets": sorted(self.targets or ()),
+            "summary": self.summary.model_dump(),
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _normalize_for_key(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _first_error(exc: ValidationError) -> ArticleError:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "article"
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return ArticleError(loc, f"{err['msg']} (got {shown})")
+
+
+def validate_article(data: Any, limits: Limits = Limits()) -> Article:
+    """Validate raw input (a dict from JSON, CSV, the API or a message) into an Article.
+
+    Raises ArticleError naming the field, the limit and the offending value.
+    """
+    if isinstance(data, Article):
+        data = data.model_dump()
+    if not isinstance(data, dict):
+        raise ArticleError("article", f"must be a JSON object (got {type(data).__name__})")
+    for name, limit in (
+        ("text", limits.max_text_chars),
+        ("title", limits.max_title_chars),
+        ("id", limits.max_id_chars),
+        ("url", limits.max_url_chars),
+    ):
+        value = data.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            raise ArticleError(name, f"at most {limit:,} characters (got {len(value):,})")
+    targets = data.get("targets")
+    if isinstance(targets, str):  # "de,fr" from a CSV cell or a form
+        data = {**data, "targets": [t for t in targets.split(",") if t.strip()]}
+        targets = data["targets"]
+    if isinstance(targets, list) and len(targets) > limits.max_targets:
+        raise ArticleError("targets", f"at most {limits.max_targets} languages (got {len(targets)})")
+    try:
+        article = Article.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+    if not article.text:
+        raise ArticleError("text", "must not be empty")
+    if article.lang is not None and not is_known(article.lang):
+        raise ArticleError("lang", f"unknown language code {article.lang!r} (use ISO 639-1, e.g. 'en')")
+    targets_out = article.targets if article.targets is not None else limits.default_targets
+    for code in targets_out:
+        if not is_known(code):
+            raise ArticleError("targets", f"unknown language code {code!r} (use ISO 639-1, e.g. 'de')")
+    if len(targets_out) > limits.max_targets:
+        raise ArticleError("targets", f"at most {limits.max_targets} languages (got {len(targets_out)})")
+    if article.summary.max_sentences > limits.max_summary_sentences:
+        raise ArticleError(
+            "summary.max_sentences",
+            f"at most {limits.max_summary_sentences} (got {article.summary.max_sentences})",
+        )
+    if article.summary.max_tokens > limits.max_summary_tokens:
+        raise ArticleError(
+            "summary.max_tokens", f"at most {limits.max_summary_tokens} (got {article.summary.max_tokens})"
+        )
+    return article.model_copy(update={"targets": tuple(normalize_code(t) for t in targets_out)})
+
+
+def article_from_text(page: str, **fields: Any) -> dict[str, Any]:
+    """A plain-text page: the first non-empty line is the title, the rest the text."""
+    lines = page.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip():
+            return {"title": line.strip(), "text": "\n".join(lines[i + 1 :]).strip(), **fields}
+    return {"title": None, "text": "", **fields}

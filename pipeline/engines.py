@@ -1,0 +1,50 @@
+"""The small interface through which the pipeline asks for models.
+
+`models.engines.ModelEngines` implements it with CTranslate2; tests may implement it with
+anything. The pipeline never imports `models` for inference: it is handed an `Engines`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+
+class NoModelError(LookupError):
+    """No model serves a request. The message names the pair and the command that fetches one."""
+
+    def __init__(self, message: str, *, source: str | None = None, target: str | None = None):
+        super().__init__(message)
+        self.source = source
+        self.target = target
+
+
+@runtime_checkable
+class Translation(Protocol):
+    """A way to get from one language to another (one model, or a composition of two)."""
+
+    name: str  # what the result's "models" map shows, e.g. "opus-mt-en-de" or "a+b" for a pivot
+    source: str
+    target: str
+
+
+@runtime_checkable
+class Summarizer(Protocol):
+    name: str
+    max_input_tokens: int
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text takes as model input (chunks are packed against max_input_tokens)."""
+
+    def summarize_batch(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        """One summary per text, all in one batched call."""
+
+
+class Engines(Protocol):
+    def summarizer(self, lang: str) -> Summarizer | None:
+        """The abstractive summarizer serving `lang`, or None (the pipeline then goes extractive)."""
+
+    def translation(self, source: str, target: str) -> Translation:
+        """The best route source→target: direct > many-to-many > pivot. Raises NoModelError."""
+
+    def translate(self, jobs: Sequence[tuple[Translation, Sequence[str]]]) -> list[list[str]]:
+        """Translate each job's sentences; everything bound for one model goes in one batch."""

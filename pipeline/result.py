@@ -1,0 +1,33 @@
+"""What processing an article yields (SPEC §3.2)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DONE, PARTIAL, FAILED = "done", "partial", "failed"
+
+
+@dataclass
+class Result:
+    article_id: str
+    external_id: str | None = None
+    status: str = DONE
+    source_lang: str | None = None
+    source_lang_confidence: float | None = None
+    title: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    timings_ms: dict[str, int] = field(default_factory=dict)
+    job_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        # SPEC §3.2 puts job_id first; keep that order for humans reading JSON lines.
+        return {"job_id": data.pop("job_id"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Result":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})

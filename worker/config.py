@@ -1,0 +1,58 @@
+"""Configuration from the environment (`BABELWIRE_` prefix, SPEC §3.6).
+
+Secrets (broker/database passwords, API tokens) come only from here, never from messages.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+from pipeline.article import Limits
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BABELWIRE_", extra="ignore")
+
+    broker_url: str = "redis://localhost:6379/0"
+    result_backend: str | None = None  # results live in the SQL store; Celery's backend is optional
+    database_url: str = "sqlite:///babelwire.db"
+    models_dir: Path = Path("models-store")
+    targets: Annotated[tuple[str, ...], NoDecode] = ("de", "fr", "es")
+    device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
+    compute_type: str = "auto"
+    threads: int = Field(0, ge=0)  # 0: let CTranslate2 pick (all cores)
+    max_text_chars: int = Field(100_000, ge=1)
+    max_targets: int = Field(20, ge=1)
+    model_memory_mb: int = Field(4096, ge=64)
+    api_tokens: Annotated[tuple[str, ...], NoDecode] = ()
+    api_max_body_bytes: int = Field(5_000_000, ge=1_000)
+    api_max_articles: int = Field(100, ge=1)
+    task_soft_time_limit: int = Field(300, ge=1)
+    task_time_limit: int = Field(360, ge=1)
+    log_level: str = "INFO"
+    metrics_port: int = Field(0, ge=0)  # worker metrics HTTP port; 0 = off
+
+    @field_validator("targets", "api_tokens", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            return tuple(p.strip() for p in v.split(",") if p.strip())
+        return v
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_text_chars=self.max_text_chars,
+            max_targets=self.max_targets,
+            default_targets=tuple(self.targets),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
