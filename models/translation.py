@@ -1,0 +1,216 @@
+"""Translation engine: routes are compositions of single-model translations; all sentences
+bound for one model are translated in one `translate_batch` call.
+
+A `ModelTranslation` is one model driven in one direction (with the target selection its
+family needs). A `PivotTranslation` is two translations composed, as in Argos Translate —
+not a special case: `translate_jobs` just runs every route leg by leg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+from models.loader import LoadedModel, ModelCache
+from models.manifest import Manifest, ManifestError
+from models.memory import TranslationMemory, memory_key, normalize_sentence
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    beam_size: int = 4  # 1 = greedy
+    max_batch_tokens: int = 4096  # CTranslate2 sub-batches by tokens inside the one call
+    max_decoding_length: int = 256  # per sentence; further capped by the model's input limit
+    length_penalty: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1 or self.max_batch_tokens < 1 or self.max_decoding_length < 1:
+            raise ValueError("beam_size, max_batch_tokens and max_decoding_length must be >= 1")
+
+
+@dataclass(frozen=True, eq=False)
+class ModelTranslation:
+    """One model translating `source` → `target` (ISO codes)."""
+
+    source: str
+    target: str
+    model: Manifest
+
+    def __post_init__(self) -> None:
+        manifest = self.model
+        if (self.source, self.target) not in manifest.translation_pairs():
+            raise ManifestError(f"{manifest.name} does not translate {self.source}→{self.target}")
+        # Fail at routing time, not mid-batch, when a needed language token is missing.
+        self.source_tokens()
+        self.target_prefix()
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def legs(self) -> tuple["ModelTranslation", ...]:
+        return (self,)
+
+    def _language_token(self, lang: str) -> str:
+        try:
+            return self.model.language_tokens[lang]
+        except KeyError:
+            raise ManifestError(
+                f"{self.model.name}: manifest has no language token for {lang!r} (language_tokens)"
+            ) from None
+
+    def source_tokens(self) -> list[str]:
+        """Tokens in front of the source: `>>xxx<<` (multi-target OPUS-MT), then the source
+        language token (M2M100/NLLB: `__en__`, `eng_Latn`)."""
+        tokens = []
+        if self.model.target_selection == "source_token":
+            tokens.append(self._language_token(self.target))
+        if self.model.source_language_token:
+            tokens.append(self._language_token(self.source))
+        return tokens
+
+    def target_prefix(self) -> list[str] | None:
+        """Decoding starts with the target language token (NLLB/M2M100)."""
+        if self.model.target_selection == "prefix_token":
+            return [self._language_token(self.target)]
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class PivotTranslation:
+    """`first` then `second` (e.g. qaa→en with one model, en→qab with another)."""
+
+    first: "Route"
+    second: "Route"
+
+    def __post_init__(self) -> None:
+        if self.first.target != self.second.source:
+            raise ValueError(
+                f"cannot compose {self.first.source}→{self.first.target} with {self.second.source}→{self.second.target}"
+            )
+
+    @property
+    def name(self) -> str:
+        return f"{self.first.name}+{self.second.name}"
+
+    @property
+    def source(self) -> str:
+        return self.first.source
+
+    @property
+    def target(self) -> str:
+        return self.second.target
+
+    @property
+    def legs(self) -> tuple[ModelTranslation, ...]:
+        return self.first.legs + self.second.legs
+
+
+Route = Union[ModelTranslation, PivotTranslation]
+
+
+def _fit(tokens: list[str], limit: int, n_prefix: int, n_suffix: int) -> list[str]:
+    """Truncate an over-long input but keep its special tokens (a sentence past the model's
+    input limit is cut, never sent so long that positions run out)."""
+    if len(tokens) <= limit:
+        return tokens
+    keep = max(limit - n_prefix - n_suffix, 1)
+    return tokens[: n_prefix + keep] + tokens[len(tokens) - n_suffix :]
+
+
+def translate_with_model(
+    model: LoadedModel,
+    items: Sequence[tuple[ModelTranslation, str]],
+    options: TranslateOptions,
+) -> list[str]:
+    """Translate (leg, sentence) items that all use `model` in ONE `translate_batch` call;
+    the legs may differ in direction (one many-to-many model serving several targets)."""
+    tokenizer = model.tokenizer
+    manifest = model.manifest
+    encoded = tokenizer.encode([sentence for _, sentence in items])
+    sources: list[list[str]] = []
+    prefixes: list[list[str]] = []
+    for (leg, _), tokens in zip(items, encoded):
+        lead = leg.source_tokens()
+        sources.append(
+            _fit(lead + tokens, manifest.input_limit, len(lead) + len(tokenizer.prefix), len(tokenizer.suffix))
+        )
+        prefixes.append(leg.target_prefix() or [])
+    use_prefix = any(prefixes)
+    hypotheses = model.translate_batch(
+        sources,
+        target_prefix=prefixes if use_prefix else None,
+        beam_size=options.beam_size,
+        length_penalty=options.length_penalty,
+        batch_type="tokens",
+        max_batch_size=options.max_batch_tokens,
+        max_input_length=0,  # inputs were fitted above, keeping their end-of-sentence token
+        max_decoding_length=min(options.max_decoding_length, manifest.input_limit),
+        replace_unknowns=manifest.replace_unknowns,
+    )
+    # CTranslate2 returns the target prefix as part of the hypothesis: drop it.
+    outputs = [hyp[len(prefix) :] for hyp, prefix in zip(hypotheses, prefixes)]
+    return tokenizer.decode(outputs)
+
+
+def translate_jobs(
+    jobs: Sequence[tuple[Route, Sequence[str]]],
+    cache: ModelCache,
+    memory: TranslationMemory | None = None,
+    options: TranslateOptions | None = None,
+) -> list[list[str]]:
+    """Translate every job's sentences along its route; one output list per job.
+
+    Stage k runs the k-th leg of every job. Within a stage, every sentence bound for one
+    model — from any job, any direction — goes into one `translate_batch` call; identical
+    (model, direction, sentence) inputs are translated once, and the translation memory, if
+    any, is asked first and filled after.
+    """
+    options = options or TranslateOptions()
+    routes = [route for route, _ in jobs]
+    for route in routes:
+        if not hasattr(route, "legs"):
+            raise TypeError(f"not a models.translation route: {route!r}")
+    texts: list[list[str]] = [[normalize_sentence(s) for s in sentences] for _, sentences in jobs]
+    stages = max((len(route.legs) for route in routes), default=0)
+
+    for stage in range(stages):
+        # unique work of this stage, grouped by model, in first-seen order (deterministic)
+        by_model: dict[str, dict[tuple[str, str, str], ModelTranslation]] = {}
+        for route, sentences in zip(routes, texts):
+            if stage >= len(route.legs):
+                continue
+            leg = route.legs[stage]
+            for sentence in sentences:
+                if sentence:
+                    by_model.setdefault(leg.name, {}).setdefault((leg.source, leg.target, sentence), leg)
+
+        done: dict[tuple[str, str, str, str], str] = {}
+        if memory is not None and by_model:
+            keys = [(name, *item) for name, items in by_model.items() for item in items]
+            remembered = memory.get_many([memory_key(*key) for key in keys])
+            done.update({key: text for key, text in zip(keys, remembered) if text is not None})
+
+        learned: dict[str, str] = {}
+        for name, items in by_model.items():
+            todo = [(leg, item) for item, leg in items.items() if (name, *item) not in done]
+            if not todo:
+                continue
+            outputs = translate_with_model(
+                cache.get(name), [(leg, sentence) for leg, (_, _, sentence) in todo], options
+            )
+            for (_, item), output in zip(todo, outputs):
+                done[(name, *item)] = output
+                learned[memory_key(name, *item)] = output
+        if memory is not None and learned:
+            memory.set_many(learned)
+
+        for j, (route, sentences) in enumerate(zip(routes, texts)):
+            if stage < len(route.legs):
+                leg = route.legs[stage]
+                texts[j] = [
+                    normalize_sentence(done[(leg.name, leg.source, leg.target, s)]) if s else ""
+                    for s in sentences
+                ]
+    return texts
