@@ -3,7 +3,7 @@ bound for one model are translated in one `translate_batch` call.
 
 A `ModelTranslation` is one model driven in one direction (with the target selection its
 family needs). A `PivotTranslation` is two translations composed, as in Argos Translate —
-not a special case: `translate_jobs` just runs every route leg by leg.
+not a special case: `translate_jobs` runs every route leg by leg, batching legs by model.
 """
 
 from __future__ import annotations
@@ -154,6 +154,23 @@ def translate_with_model(
     return tokenizer.decode(outputs)
 
 
+def _next_model(routes: Sequence[Route], position: list[int]) -> str:
+    """The model to run next: one whose every remaining use is a ready leg (first unrun leg
+    of its route), so it is called once for all of them. With pivots, running en→X legs
+    before the X'→en legs that feed more en→X work would cost a second call."""
+    ready: dict[str, None] = {}
+    later: set[str] = set()
+    for route, pos in zip(routes, position):
+        legs = route.legs[pos:]
+        if legs:
+            ready.setdefault(legs[0].name)
+            later.update(leg.name for leg in legs[1:])
+    for name in ready:
+        if name not in later:
+            return name
+    return next(iter(ready))  # routes that need each other's models in crossed order
+
+
 def translate_jobs(
     jobs: Sequence[tuple[Route, Sequence[str]]],
     cache: ModelCache,
@@ -162,10 +179,12 @@ def translate_jobs(
 ) -> list[list[str]]:
     """Translate every job's sentences along its route; one output list per job.
 
-    Stage k runs the k-th leg of every job. Within a stage, every sentence bound for one
-    model — from any job, any direction — goes into one `translate_batch` call; identical
-    (model, direction, sentence) inputs are translated once, and the translation memory, if
-    any, is asked first and filled after.
+    Routes run leg by leg, in rounds: each round picks one model and translates the ready
+    leg of every job that uses it — from any job, in any direction — in one
+    `translate_batch` call. Rounds are ordered so that each model is normally called once
+    (pivot first legs before the en→X legs they feed, which share a call with direct en→X
+    jobs). Identical (model, direction, sentence) inputs are translated once; the
+    translation memory, if any, is asked first and filled after.
     """
     options = options or TranslateOptions()
     routes = [route for route, _ in jobs]
@@ -173,44 +192,39 @@ def translate_jobs(
         if not hasattr(route, "legs"):
             raise TypeError(f"not a models.translation route: {route!r}")
     texts: list[list[str]] = [[normalize_sentence(s) for s in sentences] for _, sentences in jobs]
-    stages = max((len(route.legs) for route in routes), default=0)
+    position = [0] * len(routes)
 
-    for stage in range(stages):
-        # unique work of this stage, grouped by model, in first-seen order (deterministic)
-        by_model: dict[str, dict[tuple[str, str, str], ModelTranslation]] = {}
-        for route, sentences in zip(routes, texts):
-            if stage >= len(route.legs):
-                continue
-            leg = route.legs[stage]
-            for sentence in sentences:
+    while any(pos < len(route.legs) for route, pos in zip(routes, position)):
+        name = _next_model(routes, position)
+        # the jobs whose next leg uses this model, and their unique inputs in first-seen order
+        users = [j for j, route in enumerate(routes) if position[j] < len(route.legs)
+                 and route.legs[position[j]].name == name]
+        items: dict[tuple[str, str, str], ModelTranslation] = {}
+        for j in users:
+            leg = routes[j].legs[position[j]]
+            for sentence in texts[j]:
                 if sentence:
-                    by_model.setdefault(leg.name, {}).setdefault((leg.source, leg.target, sentence), leg)
+                    items.setdefault((leg.source, leg.target, sentence), leg)
 
-        done: dict[tuple[str, str, str, str], str] = {}
-        if memory is not None and by_model:
-            keys = [(name, *item) for name, items in by_model.items() for item in items]
-            remembered = memory.get_many([memory_key(*key) for key in keys])
+        done: dict[tuple[str, str, str], str] = {}
+        if memory is not None and items:
+            keys = list(items)
+            remembered = memory.get_many([memory_key(name, *key) for key in keys])
             done.update({key: text for key, text in zip(keys, remembered) if text is not None})
-
-        learned: dict[str, str] = {}
-        for name, items in by_model.items():
-            todo = [(leg, item) for item, leg in items.items() if (name, *item) not in done]
-            if not todo:
-                continue
+        todo = [(key, leg) for key, leg in items.items() if key not in done]
+        if todo:
             outputs = translate_with_model(
-                cache.get(name), [(leg, sentence) for leg, (_, _, sentence) in todo], options
+                cache.get(name), [(leg, sentence) for (_, _, sentence), leg in todo], options
             )
-            for (_, item), output in zip(todo, outputs):
-                done[(name, *item)] = output
-                learned[memory_key(name, *item)] = output
-        if memory is not None and learned:
-            memory.set_many(learned)
+            learned = {}
+            for (key, _), output in zip(todo, outputs):
+                done[key] = output
+                learned[memory_key(name, *key)] = output
+            if memory is not None:
+                memory.set_many(learned)
 
-        for j, (route, sentences) in enumerate(zip(routes, texts)):
-            if stage < len(route.legs):
-                leg = route.legs[stage]
-                texts[j] = [
-                    normalize_sentence(done[(leg.name, leg.source, leg.target, s)]) if s else ""
-                    for s in sentences
-                ]
+        for j in users:
+            leg = routes[j].legs[position[j]]
+            texts[j] = [normalize_sentence(done[(leg.source, leg.target, s)]) if s else "" for s in texts[j]]
+            position[j] += 1
     return texts
