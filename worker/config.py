@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     api_max_articles: int = Field(100, ge=1)
     task_soft_time_limit: int = Field(300, ge=1)
     task_time_limit: int = Field(360, ge=1)
+    # Redis redelivers an unacked message after this many seconds; must exceed task_time_limit.
+    broker_visibility_timeout: int = Field(0, ge=0)  # 0: 2 × task_time_limit + 60
+    worker_pool: str = Field("prefork", pattern="^(prefork|threads|solo)$")  # `babelwire worker` default
+    worker_concurrency: int = Field(0, ge=0)  # 0: one per CPU core (prefork/threads)
     log_level: str = "INFO"
     metrics_port: int = Field(0, ge=0)  # worker metrics HTTP port; 0 = off
 

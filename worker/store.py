@@ -333,20 +333,25 @@ class Store:
         """
         now = utcnow()
         with self._write() as session:
-            session.execute(
-                self._insert(ArticleRow).on_conflict_do_nothing(index_elements=["key"]),
-                [{"key": article.key, "external_id": article.id, "title": article.title,
-                  "url": article.url, "created_at": now}],
-            )
-            session.execute(
-                self._insert(JobRow).on_conflict_do_nothing(index_elements=["article_key"]),
-                [{"id": message_id, "article_key": article.key, "queue": queue, "status": QUEUED,
-                  "attempts": 0, "errors": {}, "timings": {}, "options": job_options(article),
-                  "models": {}, "created_at": now, "updated_at": now, "sent_at": now}],
-            )
-            job = session.execute(
-                select(JobRow).where(JobRow.article_key == article.key).with_for_update()
-            ).scalar_one()
+            job = session.get(JobRow, message_id, with_for_update=True)
+            if job is None:
+                session.execute(
+                    self._insert(ArticleRow).on_conflict_do_nothing(index_elements=["key"]),
+                    [{"key": article.key, "external_id": article.id, "title": article.title,
+                      "url": article.url, "created_at": now}],
+                )
+                session.execute(
+                    self._insert(JobRow).on_conflict_do_nothing(),
+                    [{"id": message_id, "article_key": article.key, "queue": queue, "status": QUEUED,
+                      "attempts": 0, "errors": {}, "timings": {}, "options": job_options(article),
+                      "models": {}, "created_at": now, "updated_at": now, "sent_at": now}],
+                )
+                job = session.execute(
+                    select(JobRow).where(JobRow.article_key == article.key).with_for_update()
+                ).scalar_one()
+            elif job.article_key != article.key:
+                return JobStart(job.id, False, job.status, job.attempts,
+                                f"message id {message_id} belongs to another article")
             if job.status in FINISHED:
                 return JobStart(job.id, False, job.status, job.attempts, f"already {job.status}")
             if job.id != message_id and job.sent_at is not None:
@@ -408,13 +413,14 @@ class Store:
                   "created_at": now}],
             )
             session.execute(
-                self._insert(JobRow).on_conflict_do_nothing(index_elements=["article_key"]),
+                self._insert(JobRow).on_conflict_do_nothing(),
                 [{"id": message_id, "article_key": key, "queue": queue, "status": FAILED, "attempts": 1,
                   "error": error, "errors": {"article": error}, "timings": {}, "options": {}, "models": {},
                   "created_at": now, "updated_at": now, "sent_at": now, "started_at": now,
                   "finished_at": now}],
             )
-            return session.execute(select(JobRow.id).where(JobRow.article_key == key)).scalar_one()
+            stored = session.execute(select(JobRow.id).where(JobRow.article_key == key)).scalar_one_or_none()
+            return stored or message_id
 
     # --- reading -----------------------------------------------------------------------------
 

@@ -1,0 +1,179 @@
+"""The SQL store against real SQLite and PostgreSQL: migrations, idempotency keys, upserts."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from pipeline.article import validate_article
+from pipeline.result import Result
+from worker.migrations import current_revision, head_revision
+from worker.store import Base, Store
+
+
+def article(n: int, **extra):
+    return validate_article({"id": f"ext-{n}", "title": f"Title {n}", "text": f"Body number {n}. It is news.",
+                             "targets": ["de", "fr"], **extra})
+
+
+def result_for(a, status="done", **extra) -> Result:
+    return Result(article_id=a.key, external_id=a.id, status=status, source_lang="en", source_lang_confidence=0.9,
+                  title={"en": a.title, "de": "Titel", "fr": "Titre"},
+                  summary={"en": "Summary.", "de": "Zusammenfassung.", "fr": "Résumé."},
+                  models={"summary": "extractive", "de": "toy-en-de", "fr": "toy-en-fr"},
+                  timings_ms={"clean": 1}, **extra)
+
+
+@pytest.fixture
+def store(database_url: str):
+    s = Store(database_url)
+    s.migrate()
+    yield s
+    s.close()
+
+
+def test_migrations_are_idempotent_and_match_the_models(store: Store) -> None:
+    store.migrate()  # second run: nothing to do
+    assert current_revision(store) == head_revision()
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def _migrate(url: str) -> str:
+    s = Store(url)
+    try:
+        s.migrate()
+        return current_revision(s) or ""
+    finally:
+        s.close()
+
+
+def test_concurrent_starters_migrate_once(database_url: str) -> None:
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        revisions = pool.map(_migrate, [database_url] * 4)
+    assert revisions == [head_revision()] * 4
+    s = Store(database_url)
+    with s.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    s.close()
+
+
+def test_submit_makes_one_job_per_article_and_reports_duplicates(store: Store) -> None:
+    a, b = article(1), article(2)
+    first = store.submit([a, b, a], "bulk")
+    assert [s.duplicate for s in first] == [False, False, True]
+    assert first[2].job_id == first[0].job_id
+    assert [s.send for s in first] == [True, True, False]
+    # not yet marked sent: a resubmission is a duplicate whose message must still go out
+    again = store.submit([a], "bulk")
+    assert again[0].duplicate and again[0].send and again[0].job_id == first[0].job_id
+    store.mark_sent([s.job_id for s in first])
+    after = store.submit([a, b], "live")
+    assert all(s.duplicate and not s.send for s in after)
+    assert store.row_counts() == {"articles": 2, "jobs": 2, "texts": 0}
+    assert store.counts()["queued"] == 2
+
+
+def test_different_options_are_different_jobs(store: Store) -> None:
+    a = article(1)
+    b = article(1, targets=["es"])
+    subs = store.submit([a, b], "bulk")
+    assert not subs[1].duplicate and subs[0].job_id != subs[1].job_id
+
+
+def test_redelivered_message_rewrites_the_same_rows(store: Store) -> None:
+    a = article(1)
+    (sub,) = store.submit([a], "bulk")
+    store.mark_sent([sub.job_id])
+    claim = store.start_job(a, sub.job_id, "bulk", max_attempts=5)
+    assert claim.proceed and claim.attempts == 1
+    # the worker dies after writing, before acking: the message comes again
+    store.finish_job(sub.job_id, result_for(a))
+    store.finish_job(sub.job_id, result_for(a))
+    assert store.row_counts() == {"articles": 1, "jobs": 1, "texts": 6}
+    again = store.start_job(a, sub.job_id, "bulk", max_attempts=5)
+    assert not again.proceed and again.reason == "already done"
+    res = store.result(sub.job_id)
+    assert res is not None and res.status == "done"
+    assert res.summary == {"en": "Summary.", "de": "Zusammenfassung.", "fr": "Résumé."}
+    assert res.title["de"] == "Titel" and res.external_id == "ext-1" and res.source_lang == "en"
+
+
+def test_a_second_message_for_a_queued_job_is_a_duplicate(store: Store) -> None:
+    a = article(1)
+    (sub,) = store.submit([a], "bulk")
+    store.mark_sent([sub.job_id])
+    other = store.start_job(a, "some-other-message", "live", max_attempts=5)
+    assert not other.proceed and other.job_id == sub.job_id and "duplicate" in other.reason
+
+
+def test_a_job_whose_message_never_went_out_is_claimed_by_any_message(store: Store) -> None:
+    a = article(1)
+    (sub,) = store.submit([a], "bulk")  # no mark_sent: the enqueuer died before publishing
+    claim = store.start_job(a, "news-site-message", "live", max_attempts=5)
+    assert claim.proceed and claim.job_id == sub.job_id
+
+
+def test_a_message_from_outside_creates_its_job(store: Store) -> None:
+    a = article(7)
+    claim = store.start_job(a, "task-id-from-news-site", "live", max_attempts=5)
+    assert claim.proceed and claim.job_id == "task-id-from-news-site"
+    job = store.job("task-id-from-news-site")
+    assert job is not None and job.status == "running" and job.queue == "live" and job.attempts == 1
+    # the same article submitted later through enqueue is that job
+    assert store.submit([a], "bulk")[0].job_id == "task-id-from-news-site"
+
+
+def test_a_job_that_keeps_killing_workers_fails_for_good(store: Store) -> None:
+    a = article(1)
+    for attempt in range(1, 4):
+        claim = store.start_job(a, "m1", "bulk", max_attempts=3)
+        assert claim.proceed and claim.attempts == attempt
+    last = store.start_job(a, "m1", "bulk", max_attempts=3)
+    assert not last.proceed and last.status == "failed"
+    res = store.result("m1")
+    assert res is not None and res.status == "failed" and "gave up after 3 attempts" in res.errors["job"]
+
+
+def test_malformed_message_is_a_stored_failure_once(store: Store) -> None:
+    raw = {"id": "bad-1", "text": 42}
+    job_id = store.record_malformed("m-bad", raw, "live", "text: Input should be a valid string (got 42)")
+    assert store.record_malformed("m-bad", raw, "live", "text: ...") == job_id
+    res = store.result(job_id)
+    assert res is not None and res.status == "failed" and res.external_id == "bad-1"
+    assert "valid string" in res.errors["article"]
+    assert store.row_counts()["jobs"] == 1
+
+
+def test_export_streams_pages_in_order_and_filters(store: Store) -> None:
+    arts = [article(i) for i in range(5)]
+    subs = store.submit(arts, "bulk")
+    for a, s in zip(arts, subs):
+        store.start_job(a, s.job_id, "bulk", max_attempts=5)
+        store.finish_job(s.job_id, result_for(a))
+    results = list(store.iter_results(page=2))
+    assert [r.job_id for r in results] == [s.job_id for s in subs]
+    only_de = list(store.iter_results(langs=["de"], page=3))
+    assert all(set(r.summary) == {"de"} and set(r.title) == {"de"} for r in only_de) and len(only_de) == 5
+    future = datetime.now(timezone.utc) + timedelta(minutes=1)
+    assert list(store.iter_results(since=future)) == []
+    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    assert len(list(store.iter_results(since=past))) == 5
+
+
+def test_unfinished_jobs_are_not_exported(store: Store) -> None:
+    store.submit([article(1)], "bulk")
+    assert list(store.iter_results()) == []
+    assert store.counts() == {"queued": 1, "running": 0, "done": 0, "partial": 0, "failed": 0}
+
+
+def test_timestamps_are_utc_aware(store: Store) -> None:
+    (sub,) = store.submit([article(1)], "bulk")
+    job = store.job(sub.job_id)
+    assert job is not None and job.created_at.tzinfo is not None
+    assert abs(job.created_at - datetime.now(timezone.utc)) < timedelta(minutes=5)
