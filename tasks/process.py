@@ -1,0 +1,191 @@
+"""`babelwire.process_article` (SPEC §3.3): the one Celery task.
+
+Thin on purpose: validate the message, claim the job in the store (running, attempts+1),
+run `pipeline.process`, write the result, mark the job done/partial/failed.
+
+What it is handed, it does not build: the worker binds a `TaskContext` (store, engines,
+limits, which errors are transient) once per worker process, see `worker.celery_app`. This
+keeps `tasks/` free of the worker's configuration and SQL code (dependencies point
+worker → tasks → pipeline).
+
+Failure policy:
+- bad input (`ArticleError`) is never retried: the job is stored `failed` with the field and
+  limit that broke, when the message carries an article object; anything less (no article,
+  not an object) is logged and dropped — acked, so it cannot loop;
+- transient faults (broker or database down, SQLite busy) are retried with exponential
+  backoff and jitter, `MAX_RETRIES` times;
+- a pipeline crash or soft time limit fails the job with a readable error (no retry: the same
+  input would crash again);
+- a worker that dies mid-article (SIGKILL, OOM) leaves the message unacked: it is delivered
+  again (acks_late + reject_on_worker_lost) and the writes are idempotent upserts; after
+  `MAX_ATTEMPTS` deliveries the job fails for good, so a poison article cannot loop forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Protocol
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from kombu.exceptions import OperationalError as BrokerOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from pipeline.article import Article, ArticleError, Limits, validate_article
+from pipeline.engines import Engines
+from pipeline.process import ProcessOptions, process
+from pipeline.result import Result
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "babelwire.process_article"
+MAX_RETRIES = 6  # transient faults: ~2+4+8+16+32+60 s of outage ride-through (with the default cap)
+RETRY_BASE_S = 2
+MAX_ATTEMPTS = MAX_RETRIES + 3  # deliveries of one job, retries included, before giving up
+
+BROKER_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    BrokerOperationalError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
+class JobClaim(Protocol):
+    job_id: str
+    proceed: bool
+    status: str
+    reason: str
+
+
+class JobStore(Protocol):
+    """What the task needs from the store (`worker.store.Store` provides it)."""
+
+    def start_job(self, article: Article, message_id: str, queue: str, max_attempts: int) -> JobClaim: ...
+
+    def finish_job(self, job_id: str, result: Result) -> None: ...
+
+    def fail_job(self, job_id: str, error: str) -> None: ...
+
+    def record_malformed(self, message_id: str, raw: dict[str, Any], queue: str, error: str) -> str: ...
+
+
+@dataclass
+class TaskContext:
+    """Everything one worker process needs to run the task, built once at process start."""
+
+    store: JobStore
+    engines: Engines
+    limits: Limits
+    transient_errors: tuple[type[BaseException], ...] = BROKER_TRANSIENT_ERRORS
+    options: ProcessOptions | None = None
+    retry_max_delay_s: int = 60
+    pid: int = field(default_factory=os.getpid)
+
+
+class ArticleTask(Task):
+    """Task class holding the per-process `TaskContext`.
+
+    Celery keeps one instance of a task class per process, which makes it the documented
+    place for per-process resources. `context_factory` is set by the worker's app;
+    `warm_up()` builds the context (and loads models) and is called at process start —
+    never per task. A context inherited through fork is rebuilt (SQL connections and
+    CTranslate2 threads do not survive a fork).
+    """
+
+    context_factory: ClassVar[Callable[[], TaskContext] | None] = None
+    _context: ClassVar[TaskContext | None] = None
+    _context_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def bind_context(cls, factory: Callable[[], TaskContext]) -> None:
+        cls.context_factory = factory
+        cls._context = None
+
+    @classmethod
+    def warm_up(cls) -> TaskContext:
+        with cls._context_lock:
+            if cls._context is None or cls._context.pid != os.getpid():
+                if cls.context_factory is None:
+                    raise RuntimeError(
+                        f"{TASK_NAME}: no task context bound; run tasks under `babelwire worker`"
+                    )
+                cls._context = cls.context_factory()
+            return cls._context
+
+    @property
+    def context(self) -> TaskContext:
+        context = type(self)._context
+        if context is None or context.pid != os.getpid():
+            return type(self).warm_up()
+        return context
+
+
+def retry_delay(retries: int, max_delay_s: int) -> float:
+    """Exponential backoff with jitter: half the step fixed, half random (so a fleet of
+    workers that lost the database together does not come back in lockstep)."""
+    step = min(max_delay_s, RETRY_BASE_S * 2**retries)
+    return step / 2 + random.uniform(0, step / 2)
+
+
+@shared_task(bind=True, base=ArticleTask, name=TASK_NAME, max_retries=MAX_RETRIES, ignore_result=True)
+def process_article(self: ArticleTask, *args: Any, article: Any = None, **unexpected: Any) -> dict[str, Any]:
+    """Process the article in kwargs `{"article": {...}}` (SPEC §3.1) and store its result."""
+    context = self.context
+    message_id: str = self.request.id
+    queue: str = (self.request.delivery_info or {}).get("routing_key") or "live"
+    try:
+        try:
+            if args or unexpected:
+                extra = [f"{len(args)} positional argument(s)"] if args else []
+                extra += [f"argument {name!r}" for name in sorted(unexpected)]
+                raise ArticleError(
+                    "message", f"unexpected {', '.join(extra)}; send kwargs={{'article': {{...}}}} only"
+                )
+            valid = validate_article(article, context.limits)
+        except ArticleError as exc:
+            return _reject(context, message_id, article, queue, exc)
+
+        claim = context.store.start_job(valid, message_id, queue, MAX_ATTEMPTS)
+        if not claim.proceed:
+            log.info("job %s not processed by message %s: %s", claim.job_id, message_id, claim.reason)
+            return {"job_id": claim.job_id, "status": claim.status, "skipped": claim.reason}
+        try:
+            result = process(valid, context.engines, context.options)
+        except SoftTimeLimitExceeded:
+            error = f"took longer than the soft time limit ({self.soft_time_limit or self.app.conf.task_soft_time_limit} s)"
+            context.store.fail_job(claim.job_id, error)
+            return {"job_id": claim.job_id, "status": "failed", "error": error}
+        except context.transient_errors:
+            raise
+        except Exception as exc:  # a pipeline bug or a broken model: same input, same crash
+            log.exception("job %s: pipeline failed", claim.job_id)
+            error = f"pipeline error: {type(exc).__name__}: {exc}"
+            context.store.fail_job(claim.job_id, error)
+            return {"job_id": claim.job_id, "status": "failed", "error": error}
+        result.job_id = claim.job_id
+        context.store.finish_job(claim.job_id, result)
+        return {"job_id": claim.job_id, "status": result.status}
+    except context.transient_errors as exc:
+        if self.request.retries >= MAX_RETRIES:
+            log.error("message %s: giving up after %d retries: %s", message_id, self.request.retries, exc)
+            raise
+        delay = retry_delay(self.request.retries, context.retry_max_delay_s)
+        log.warning("message %s: transient fault (%s); retry %d in %.1f s",
+                    message_id, exc, self.request.retries + 1, delay)
+        raise self.retry(exc=exc, countdown=delay)
+
+
+def _reject(context: TaskContext, message_id: str, raw: Any, queue: str, exc: ArticleError) -> dict[str, Any]:
+    """Bad input: a stored failed job when the message has an article object, else a log line."""
+    error = str(exc)
+    if isinstance(raw, dict):
+        job_id = context.store.record_malformed(message_id, raw, queue, error)
+        log.warning("job %s failed validation: %s", job_id, error)
+        return {"job_id": job_id, "status": "failed", "error": error}
+    log.error("message %s dropped: %s (article is %s)", message_id, error, type(raw).__name__)
+    return {"job_id": None, "status": "dropped", "error": error}

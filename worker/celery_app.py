@@ -1,0 +1,171 @@
+"""The Celery app: Redis broker, JSON only, at-least-once delivery, live before bulk.
+
+Delivery (SPEC §4): `task_acks_late` (a message is acked after the task ran, not when it was
+received), `task_reject_on_worker_lost` (a pool process that dies puts its message back),
+`worker_prefetch_multiplier=1` (a worker holds no more messages than it runs), and a Redis
+`visibility_timeout` longer than the hard time limit (an unacked message of a worker that
+vanished is handed out again, but never one that is still legitimately running). The
+store's unique keys make the second delivery harmless.
+
+Live before bulk. Redis has no message priorities, so the choice of queue is the priority:
+a worker consumes `live` and `bulk` with ONE `BRPOP live bulk` command, and Redis pops
+from the first non-empty list in the order given. kombu's default `round_robin` strategy
+rotates that order after every message it takes (to stop one queue starving the others);
+we set `queue_order_strategy="priority"`, which keeps the order fixed. So each time a pool
+slot frees up, the next message is a live one if any is waiting, however long the bulk
+backlog. The cost, accepted: a live message still waits for the article(s) already
+running to finish (one article per slot, bounded by the time limits), and a sustained live
+flood starves bulk (which is what "live first" means). With prefetch 1 and acks_late a
+worker has no private buffer of bulk messages for the live one to queue behind. For a
+hard latency bound, add dedicated live capacity: `babelwire worker -Q live`.
+`priority_steps=[0]` keeps Redis priority sub-queues out of it (one list per queue).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from tasks.process import BROKER_TRANSIENT_ERRORS, TASK_NAME, ArticleTask, TaskContext
+from worker.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+LIVE, BULK = "live", "bulk"
+QUEUES = (LIVE, BULK)  # consumption order = priority order
+
+
+def visibility_timeout(settings: Settings) -> int:
+    """Seconds before Redis hands an unacked message to another worker."""
+    return settings.broker_visibility_timeout or 2 * settings.task_time_limit + 60
+
+
+def retry_max_delay(settings: Settings) -> int:
+    """Cap on a retry's countdown: a retried message waits, unacked, in a worker; it must
+    run well inside the visibility timeout or Redis would hand out a second copy."""
+    return max(1, min(60, visibility_timeout(settings) // 4))
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse settings that would break the delivery guarantees (a configuration error)."""
+    if settings.task_soft_time_limit >= settings.task_time_limit:
+        raise ValueError(
+            f"BABELWIRE_TASK_SOFT_TIME_LIMIT ({settings.task_soft_time_limit}) must be below "
+            f"BABELWIRE_TASK_TIME_LIMIT ({settings.task_time_limit})"
+        )
+    if visibility_timeout(settings) <= settings.task_time_limit:
+        raise ValueError(
+            f"BABELWIRE_BROKER_VISIBILITY_TIMEOUT ({settings.broker_visibility_timeout}) must exceed "
+            f"BABELWIRE_TASK_TIME_LIMIT ({settings.task_time_limit}), or a running task is delivered twice"
+        )
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    check_settings(settings)
+    vt = visibility_timeout(settings)
+    app = Celery("babelwire", broker=settings.broker_url, backend=settings.result_backend, include=["tasks.process"])
+    app.conf.update(
+        # JSON only: pickle would let whoever can write to Redis run code in the worker.
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        event_serializer="json",
+        # at-least-once delivery
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,  # Redis will redeliver them
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": vt,
+            "queue_order_strategy": "priority",
+            "priority_steps": [0],
+            # sweep for messages of lost workers often enough to honour a short timeout
+            "unacked_restore_interval": max(1, min(10, vt // 4)),
+            "unacked_restore_throttle": 1,
+        },
+        # queues: live (default: news site, API) and bulk (CLI batches)
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=LIVE,
+        task_create_missing_queues=False,
+        # results live in the SQL store; Celery's result backend is optional
+        task_ignore_result=settings.result_backend is None,
+        worker_send_task_events=True,  # for Flower
+        task_send_sent_event=False,
+        worker_hijack_root_logger=True,
+    )
+    app.babelwire_settings = settings  # type: ignore[attr-defined]
+
+    @signals.worker_init.connect(weak=False)
+    def _bind_task_context(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        prefork = _is_prefork(sender.pool_cls)
+        threads = settings.threads
+        if not threads and prefork:
+            # CTranslate2 threads per pool process, so that processes × threads = cores
+            threads = max(1, (os.cpu_count() or 1) // max(1, int(sender.concurrency or 1)))
+        process_settings = settings.model_copy(update={"threads": threads})
+        ArticleTask.bind_context(lambda: build_task_context(process_settings))
+        if not prefork:
+            # solo / threads: tasks run in this process; load the models before consuming
+            ArticleTask.warm_up()
+
+    return app
+
+
+@signals.worker_process_init.connect(weak=False)
+def _warm_up_pool_process(**_: Any) -> None:
+    """Each prefork pool process loads its models once, at start, before its first task."""
+    if ArticleTask.context_factory is not None:
+        ArticleTask.warm_up()
+
+
+def _is_prefork(pool_cls: Any) -> bool:
+    from celery import concurrency
+    from celery.concurrency.prefork import TaskPool as PreforkPool
+
+    cls = concurrency.get_implementation(pool_cls) if isinstance(pool_cls, str) else pool_cls
+    return isinstance(cls, type) and issubclass(cls, PreforkPool)
+
+
+def build_task_context(settings: Settings) -> TaskContext:
+    """Open the store and the engines for this process and load the models."""
+    from worker.runtime import build_engines
+    from worker.store import TRANSIENT_DB_ERRORS, Store
+
+    started = time.perf_counter()
+    store = Store(settings.database_url)
+    engines = build_engines(settings)
+    warm_up = getattr(engines, "warm_up", None)
+    if callable(warm_up):
+        warm_up()
+    log.info(
+        "pid %d ready in %.1f s (models from %s, CTranslate2 threads %s)",
+        os.getpid(), time.perf_counter() - started, settings.models_dir, settings.threads or "auto",
+    )
+    return TaskContext(
+        store=store,
+        engines=engines,
+        limits=settings.limits,
+        transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS,
+        retry_max_delay_s=retry_max_delay(settings),
+    )
+
+
+def send_article(app: Celery, article: dict[str, Any], queue: str = LIVE, task_id: str | None = None, **options: Any) -> Any:
+    """Publish one article message, exactly as a news site would (SPEC §3.3)."""
+    return app.send_task(TASK_NAME, kwargs={"article": article}, queue=queue, task_id=task_id, **options)
+
+
+# For `celery -A worker.celery_app ...` (inspect, Flower, events).
+app = create_app()

@@ -1,0 +1,405 @@
+"""`babelwire enqueue / status / export / worker`: the service side of the CLI (SPEC §3.4).
+
+`enqueue` streams its input (a 1 GB JSONL is never in memory: records are validated and
+submitted in batches of `SUBMIT_BATCH`), writes the job rows first (so a resubmitted article
+is reported as a duplicate and not sent), then publishes the batch's messages through one
+producer in one Redis pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import typer
+
+from pipeline.article import Article, ArticleError, validate_article
+from pipeline.result import DONE, FAILED, PARTIAL
+from worker.cli.app import EXIT_FAILED, EXIT_OK, app, fail, print_json
+from worker.cli.pipeline_cmds import parse_targets
+from worker.config import Settings, get_settings
+from worker.inputs import read_inputs
+
+SUBMIT_BATCH = 500  # rows per INSERT and messages per Redis pipeline
+WAIT_POLL_S = (0.2, 2.0)  # --wait polls the store, backing off from the first to the second
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic ValidationError: a bad BABELWIRE_* variable
+        raise fail(f"configuration: {exc}") from None
+
+
+def open_store(settings: Settings) -> Any:
+    """The store, migrated to the current schema (exit 2 if the database is unusable)."""
+    from worker.store import Store
+
+    try:
+        store = Store(settings.database_url)
+        store.migrate()
+    except Exception as exc:
+        raise fail(f"database {settings.database_url!r}: {type(exc).__name__}: {exc}") from None
+    return store
+
+
+def _progress(enabled: bool) -> Any:
+    """A rich progress bar on stderr, or a do-nothing stand-in (not a TTY, or --json)."""
+    if not enabled:
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=Console(stderr=True), transient=False,
+    )
+
+
+def _show_progress(json_out: bool) -> bool:
+    return not json_out and sys.stderr.isatty()
+
+
+# --- enqueue ---------------------------------------------------------------------------------
+
+
+@dataclass
+class EnqueueReport:
+    accepted: int = 0
+    duplicates: int = 0
+    resent: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected,
+                "job_ids": self.job_ids}
+
+
+class Submitter:
+    """Writes job rows, then publishes their messages, one batch at a time."""
+
+    def __init__(self, store: Any, celery_app: Any, queue: str):
+        self.store = store
+        self.queue = queue
+        self.celery_app = celery_app
+        self._producer_cm = celery_app.producer_or_acquire()
+        self.producer = self._producer_cm.__enter__()
+
+    def close(self) -> None:
+        self._producer_cm.__exit__(None, None, None)
+
+    def submit(self, articles: list[Article], report: EnqueueReport) -> None:
+        from tasks.process import TASK_NAME
+
+        submissions = self.store.submit(articles, self.queue)
+        to_send = [(a, s) for a, s in zip(articles, submissions) if s.send]
+        if to_send:
+            # One Redis pipeline for the whole batch (kombu's Producer.batch), one connection.
+            with self.producer.batch(max_size=SUBMIT_BATCH):
+                for article, sub in to_send:
+                    self.celery_app.send_task(
+                        TASK_NAME,
+                        kwargs={"article": article.model_dump(mode="json", exclude_none=True)},
+                        queue=self.queue,
+                        task_id=sub.job_id,
+                        producer=self.producer,
+                    )
+            self.store.mark_sent([s.job_id for _, s in to_send])
+        for sub in submissions:
+            report.job_ids.append(sub.job_id)
+            if sub.duplicate:
+                report.duplicates += 1
+                report.resent += sub.send
+            else:
+                report.accepted += 1
+
+
+@app.command()
+def enqueue(
+    input: str = typer.Argument(..., help="A .jsonl, .json, .csv file, a folder of .txt/.md pages, or - for stdin"),
+    to: Optional[str] = typer.Option(None, "--to", help="Target languages, e.g. de,fr (default: each article's, else BABELWIRE_TARGETS)"),
+    queue: str = typer.Option("bulk", "--queue", help="live (news-site latency) or bulk (batches)"),
+    wait: bool = typer.Option(False, "--wait", help="Follow the jobs to the end; exit 1 if any failed"),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="With --wait: give up after S seconds (exit 1)"),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON report (SPEC §3.4)"),
+) -> None:
+    """Validate articles and put them on the queue; report accepted / duplicate / rejected."""
+    from worker.celery_app import QUEUES, create_app
+
+    if queue not in QUEUES:
+        raise fail(f"--queue: must be one of {', '.join(QUEUES)} (got {queue!r})")
+    if timeout is not None and timeout <= 0:
+        raise fail(f"--timeout: must be positive (got {timeout})")
+    settings = _settings()
+    targets = parse_targets(to)
+    if input != "-" and not Path(input).exists():
+        raise fail(f"no such file or folder: {input}")
+    store = open_store(settings)
+    try:
+        celery_app = create_app(settings)
+    except ValueError as exc:
+        raise fail(f"configuration: {exc}") from None
+    report = EnqueueReport()
+    show = _show_progress(json_out)
+    try:
+        submitter = Submitter(store, celery_app, queue)
+    except Exception as exc:
+        raise fail(f"broker {settings.broker_url!r}: {exc}") from None
+    try:
+        with _progress(show) as progress:
+            task = progress.add_task(f"enqueue → {queue}", total=None) if progress else None
+            batch: list[Article] = []
+            for line, source, data_or_error in _records(input):
+                if isinstance(data_or_error, str):
+                    _reject(report, line, source, data_or_error, json_out)
+                    continue
+                if targets is not None:
+                    data_or_error["targets"] = targets
+                try:
+                    batch.append(validate_article(data_or_error, settings.limits))
+                except ArticleError as exc:
+                    _reject(report, line, source, str(exc), json_out)
+                    continue
+                if len(batch) >= SUBMIT_BATCH:
+                    submitter.submit(batch, report)
+                    if progress:
+                        progress.update(task, advance=len(batch))
+                    batch = []
+            if batch:
+                submitter.submit(batch, report)
+                if progress:
+                    progress.update(task, advance=len(batch))
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:
+        from worker.celery_app import BROKER_TRANSIENT_ERRORS
+        from worker.store import TRANSIENT_DB_ERRORS
+
+        if isinstance(exc, BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS):
+            # Rows already written whose messages did not go out are re-sent by the next
+            # enqueue of the same input (their jobs have no sent_at).
+            typer.echo(
+                f"error: {type(exc).__name__}: {exc}\n"
+                f"{report.accepted} accepted before the failure; enqueue the same input again to finish",
+                err=True,
+            )
+            raise typer.Exit(EXIT_FAILED) from None
+        raise
+    finally:
+        submitter.close()
+
+    out = report.to_dict()
+    finished: dict[str, int] | None = None
+    unfinished = 0
+    if wait and report.job_ids:
+        finished, unfinished, failures = _wait(store, report.job_ids, timeout, show)
+        out.update(finished)
+        if unfinished:
+            out["unfinished"] = unfinished
+    if json_out:
+        print_json(out)
+    else:
+        msg = f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {len(report.rejected)}"
+        if report.resent:
+            msg += f" ({report.resent} duplicates re-sent: their messages had never gone out)"
+        typer.echo(msg)
+        if finished is not None:
+            typer.echo(f"done {finished[DONE]}, partial {finished[PARTIAL]}, failed {finished[FAILED]}"
+                       + (f", unfinished {unfinished} (timed out)" if unfinished else ""))
+            for job_id, error in failures[:20]:
+                typer.echo(f"failed {job_id}: {error}", err=True)
+    store.close()
+    bad = report.rejected or (finished is not None and (finished[FAILED] or unfinished))
+    raise typer.Exit(EXIT_FAILED if bad else EXIT_OK)
+
+
+def _records(path: str) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
+    for record in read_inputs(path):
+        yield record.line, record.source, (record.error if record.error is not None else dict(record.data or {}))
+
+
+def _reject(report: EnqueueReport, line: int, source: str, error: str, json_out: bool) -> None:
+    report.rejected.append({"line": line, "source": source, "error": error})
+    if not json_out:
+        typer.echo(f"rejected {source}:{line}: {error}", err=True)
+
+
+def _wait(store: Any, job_ids: list[str], timeout: float | None, show: bool) -> tuple[dict[str, int], int, list[tuple[str, str]]]:
+    """Poll the store until every job is finished or `timeout` passes."""
+    from worker.store import FINISHED
+
+    pending = list(dict.fromkeys(job_ids))
+    total = len(pending)
+    counts = {DONE: 0, PARTIAL: 0, FAILED: 0}
+    failed_ids: list[str] = []
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = WAIT_POLL_S[0]
+    with _progress(show) as progress:
+        task = progress.add_task("processing", total=total) if progress else None
+        while pending:
+            statuses = store.statuses(pending)
+            still: list[str] = []
+            for job_id in pending:
+                status = statuses.get(job_id)
+                if status in FINISHED:
+                    counts[status] += 1
+                    if status == FAILED:
+                        failed_ids.append(job_id)
+                else:
+                    still.append(job_id)
+            if progress:
+                progress.update(task, completed=total - len(still))
+            pending = still
+            if not pending or (deadline is not None and time.monotonic() >= deadline):
+                break
+            time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(WAIT_POLL_S[1], delay * 1.5)
+    failures = []
+    for job_id in failed_ids[:20]:
+        result = store.result(job_id)
+        failures.append((job_id, "; ".join(f"{k}: {v}" for k, v in (result.errors if result else {}).items())))
+    return counts, len(pending), failures
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    job_id: Optional[str] = typer.Argument(None, help="A job id (default: counts of all jobs by status)"),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (SPEC §3.4)"),
+) -> None:
+    """One job's result, or the number of jobs in each status."""
+    settings = _settings()
+    store = open_store(settings)
+    try:
+        if job_id is None:
+            counts = store.counts()
+            if json_out:
+                print_json({"counts": counts})
+            else:
+                typer.echo("  ".join(f"{name} {n}" for name, n in counts.items()))
+            raise typer.Exit(EXIT_OK)
+        result = store.result(job_id)
+        if result is None:
+            raise fail(f"no job {job_id!r}", EXIT_FAILED)
+        if json_out:
+            print_json(result.to_dict())
+        else:
+            typer.echo(f"job {result.job_id}: {result.status}  (article {result.article_id}"
+                       + (f", id {result.external_id}" if result.external_id else "") + ")")
+            if result.source_lang:
+                typer.echo(f"source language: {result.source_lang} ({result.source_lang_confidence})")
+            for lang, text in result.summary.items():
+                typer.echo(f"[{lang}] {result.title.get(lang, '')}\n     {text}")
+            for lang, error in result.errors.items():
+                typer.echo(f"error {lang}: {error}")
+        raise typer.Exit(EXIT_OK)
+    finally:
+        store.close()
+
+
+# --- export ----------------------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """`--since`: an ISO 8601 date or datetime (UTC unless it has an offset), or an age: 30m, 12h, 7d."""
+    now = now or datetime.now(timezone.utc)
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise fail(f"--since: expected an ISO 8601 date/time (2024-05-01, 2024-05-01T12:00:00+02:00) "
+                   f"or an age (30m, 12h, 7d), got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@app.command()
+def export(
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to FILE (default: stdout)"),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Only these languages' texts, e.g. de or de,fr"),
+    since: Optional[str] = typer.Option(None, "--since", help="Jobs finished since: ISO date/time, or an age (12h, 7d)"),
+) -> None:
+    """Finished jobs as JSON lines (SPEC §3.2), oldest first, streamed."""
+    import json
+
+    langs = parse_targets(lang) if lang else []
+    since_at = parse_since(since) if since else None
+    settings = _settings()
+    store = open_store(settings)
+    tmp: Path | None = None
+    show = output is not None and _show_progress(False)
+    try:
+        if output is not None:
+            # write next to the target and rename at the end: a reader never sees half a file
+            tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+            sink = tmp.open("w", encoding="utf-8")
+        else:
+            sink = sys.stdout
+        n = 0
+        with (sink if output is not None else nullcontext(sink)) as fh, _progress(show) as progress:
+            task = progress.add_task("export", total=None) if progress else None
+            for result in store.iter_results(since=since_at, langs=langs):
+                fh.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+                n += 1
+                if progress and n % 500 == 0:
+                    progress.update(task, completed=n)
+        if tmp is not None and output is not None:
+            tmp.replace(output)
+            tmp = None
+            typer.echo(f"exported {n} results to {output}", err=True)
+    except BrokenPipeError:  # `babelwire export | head`
+        sys.stderr.close()
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        store.close()
+
+
+# --- worker ----------------------------------------------------------------------------------
+
+
+def worker_argv(settings: Settings, extra: list[str]) -> list[str]:
+    """`celery worker` arguments: our defaults first, the user's after (Click: last one wins)."""
+    from worker.celery_app import QUEUES
+
+    argv = ["worker", "--queues", ",".join(QUEUES), "--pool", settings.worker_pool,
+            "--loglevel", settings.log_level]
+    if settings.worker_pool != "solo":
+        argv += ["--concurrency", str(settings.worker_concurrency or os.cpu_count() or 1)]
+    return argv + list(extra)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def worker(ctx: typer.Context) -> None:
+    """Start a worker: queues live,bulk (live first), pool and concurrency from settings.
+
+    Extra arguments go to `celery worker` and win over the defaults, e.g.
+    `babelwire worker -Q live -c 1 -n live@%h`. `babelwire worker --help` shows Celery's options.
+    """
+    settings = _settings()
+    try:
+        from worker.celery_app import create_app
+
+        celery_app = create_app(settings)
+    except ValueError as exc:
+        raise fail(f"configuration: {exc}") from None
+    if "--help" not in ctx.args:
+        open_store(settings).close()  # migrate before the first task needs the tables
+    celery_app.worker_main(worker_argv(settings, ctx.args))
