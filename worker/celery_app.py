@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from celery import Celery, signals
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from tasks.process import BROKER_TRANSIENT_ERRORS, TASK_NAME, ArticleTask, TaskContext
 from worker.config import Settings, get_settings
@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None) -> Celery:
             "unacked_restore_throttle": 1,
         },
         # queues: live (default: news site, API) and bulk (CLI batches)
-        task_queues=[Queue(name) for name in QUEUES],
+        # each queue its own direct exchange, as a bare `Celery().send_task(queue=...)` declares it
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_default_queue=LIVE,
         task_create_missing_queues=False,
         # results live in the SQL store; Celery's result backend is optional
