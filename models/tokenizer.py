@@ -125,6 +125,9 @@ class JsonTokenizer(Tokenizer):
         specials["strip_tokens"] = set(specials.get("strip_tokens", ())) | added_specials
         super().__init__(**specials)
         self.unknown_token = self._unknown_token()
+        self._unknown_id = (
+            self._tokenizer.token_to_id(self.unknown_token) if self.unknown_token is not None else None
+        )
         # With replace_unknowns, an out-of-vocabulary word must reach CTranslate2 as its own
         # text (which CTranslate2 maps to <unk>) so that the attended source token it copies
         # into the output is the word itself, not the string "<unk>".
@@ -140,10 +143,13 @@ class JsonTokenizer(Tokenizer):
     def pieces(self, text: str) -> list[str]:
         encoding = self._tokenizer.encode(text, add_special_tokens=False)
         tokens = list(encoding.tokens)
-        if self.keep_unknown_surface and self.unknown_token is not None:
-            for i, (token, (start, end)) in enumerate(zip(tokens, encoding.offsets)):
-                if token == self.unknown_token and end > start:
-                    tokens[i] = text[start:end]
+        if self._unknown_id is None:
+            return tokens
+        # Unknown pieces are found by id: some models (Unigram) report their surface string.
+        for i, (token_id, (start, end)) in enumerate(zip(encoding.ids, encoding.offsets)):
+            if token_id == self._unknown_id:
+                surface = text[start:end]
+                tokens[i] = surface if self.keep_unknown_surface and surface else self.unknown_token
         return tokens
 
     def detokenize(self, tokens: list[str]) -> str:

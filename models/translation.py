@@ -146,7 +146,9 @@ def translate_with_model(
         batch_type="tokens",
         max_batch_size=options.max_batch_tokens,
         max_input_length=0,  # inputs were fitted above, keeping their end-of-sentence token
-        max_decoding_length=min(options.max_decoding_length, manifest.input_limit),
+        # the limit counts the target prefix too
+        max_decoding_length=min(options.max_decoding_length, manifest.input_limit)
+        + max(len(p) for p in prefixes),
         replace_unknowns=manifest.replace_unknowns,
     )
     # CTranslate2 returns the target prefix as part of the hypothesis: drop it.

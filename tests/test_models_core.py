@@ -423,3 +423,92 @@ def test_summarizer_budget_counts_and_one_batched_call(install):
     assert (stats.batch_calls, stats.examples) == (1, 5)
     # the task prefix is part of the input: it changes what the model sees
     assert prefixed.summarize_batch(TEXTS, max_tokens=6) != summarizer.summarize_batch(TEXTS, max_tokens=6)
+
+
+# --- every family drives its model as Hugging Face does --------------------------------------
+
+# Per family: manifest fields, HF tokenizer kwargs, HF generate kwargs, config.json patch.
+# The converter (CTranslate2 4.x) reads `normalize_before` from BART/PEGASUS configs, which
+# transformers 5 no longer writes: the patch gives it the architecture's value.
+FAMILIES = {
+    "nllb": dict(
+        manifest=dict(task="translation", sources=["en", "de"], targets=["en", "de"],
+                      target_selection="prefix_token", source_language_token=True,
+                      language_tokens={"en": "eng_Latn", "de": "deu_Latn"},
+                      tokenizer=TokenizerSpec(type="tokenizer.json", file="tokenizer.json")),
+        tokenizer={"src_lang": "eng_Latn"}, generate={"forced_bos": "deu_Latn"}, patch={},
+    ),
+    "bart": dict(
+        manifest=dict(task="summarization", languages=["en"],
+                      tokenizer=TokenizerSpec(type="tokenizer.json", file="tokenizer.json")),
+        tokenizer={}, generate={"forced_bos_token_id": None}, patch={"normalize_before": False},
+    ),
+    "pegasus": dict(
+        manifest=dict(task="summarization", languages=["en"],
+                      tokenizer=TokenizerSpec(type="tokenizer.json", file="tokenizer.json")),
+        tokenizer={}, generate={}, patch={"normalize_before": True, "normalize_embedding": False},
+    ),
+    "t5": dict(
+        manifest=dict(task="summarization", languages=["en"], source_prefix="summarize: ",
+                      tokenizer=TokenizerSpec(type="tokenizer.json", file="tokenizer.json")),
+        tokenizer={}, generate={}, patch={},
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_family_special_tokens_and_outputs_match_hugging_face(family, tmp_path):
+    """Tokens into CTranslate2 are exactly what the family's HF tokenizer gives the HF model,
+    and greedy outputs are the same text as `generate` on the same random weights."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from tests.checkpoints_arch import BUILDERS
+
+    spec = FAMILIES[family]
+    checkpoint = BUILDERS[family](tmp_path / "hf", seed=5)
+    config_file = checkpoint / "config.json"
+    config_file.write_text(json.dumps(json.loads(config_file.read_text()) | spec["patch"]))
+    store_root = tmp_path / "store"
+    model_dir = convert_checkpoint(checkpoint, store_root / f"{family}-model")
+    for f in checkpoint.iterdir():  # tokenizer files travel with the model
+        if f.suffix in (".json", ".model", ".txt") and not (model_dir / f.name).exists():
+            (model_dir / f.name).write_bytes(f.read_bytes())
+    manifest = Manifest(name=f"{family}-model", family=family, input_limit=64, **spec["manifest"])
+    manifest.save(model_dir)
+
+    hf_tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), **spec["tokenizer"])
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(checkpoint)).eval()
+    generate = dict(spec["generate"])
+    if "forced_bos" in generate:
+        generate["forced_bos_token_id"] = hf_tokenizer.convert_tokens_to_ids(generate.pop("forced_bos"))
+    engines = ModelEngines.open(store_root, compute_type="float32",
+                                translate_options=TranslateOptions(beam_size=1, max_decoding_length=8))
+    texts = TEXTS[:3]
+    if manifest.task == "translation":
+        route = engines.translation("en", "de")
+        tokenizer = engines.cache.tokenizer(route.name)
+        ours_in = [route.source_tokens() + t for t in tokenizer.encode(texts)]
+        ours_out = engines.translate([(route, texts)])[0]
+        hf_texts = texts
+    else:
+        from models.summarization import SummarizeOptions
+
+        engines.summarize_options = SummarizeOptions(beam_size=1, no_repeat_ngram_size=0)
+        engines.refresh()
+        summarizer = engines.summarizer("en")
+        tokenizer = engines.cache.tokenizer(summarizer.name)
+        hf_texts = [manifest.source_prefix + t for t in texts]
+        ours_in = tokenizer.encode(hf_texts)
+        ours_out = summarizer.summarize_batch(texts, max_tokens=8)
+
+    theirs_in, theirs_out = [], []
+    for text in hf_texts:
+        ids = hf_tokenizer([text], return_tensors="pt").input_ids
+        theirs_in.append(hf_tokenizer.convert_ids_to_tokens(ids[0]))
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, num_beams=1, do_sample=False, max_new_tokens=9, **generate)
+        start = 2 if "forced_bos_token_id" in generate and generate["forced_bos_token_id"] else 1
+        theirs_out.append(hf_tokenizer.decode(out[0][start : start + 8], skip_special_tokens=True).strip())
+    assert ours_in == theirs_in
+    assert ours_out == theirs_out
