@@ -100,7 +100,11 @@ class ModelEngines:
             if lang in manifest.languages:
                 summarizer = self._summarizers.get(manifest.name)
                 if summarizer is None:
-                    summarizer = Seq2SeqSummarizer(manifest, self.cache, self.summarize_options)
+                    try:
+                        summarizer = Seq2SeqSummarizer(manifest, self.cache, self.summarize_options)
+                    except (ManifestError, OSError) as exc:  # broken entry: try the next one
+                        log.warning("summarizer %s is unusable: %s", manifest.name, exc)
+                        continue
                     self._summarizers[manifest.name] = summarizer
                 return summarizer
         return None

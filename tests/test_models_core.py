@@ -512,3 +512,11 @@ def test_family_special_tokens_and_outputs_match_hugging_face(family, tmp_path):
         theirs_out.append(hf_tokenizer.decode(out[0][start : start + 8], skip_special_tokens=True).strip())
     assert ours_in == theirs_in
     assert ours_out == theirs_out
+
+
+def test_an_unusable_summarizer_entry_is_skipped(install):
+    install("sum-a-broken", task="summarization", languages=["en"])
+    install("sum-b", task="summarization", languages=["en"])
+    (install.root / "sum-a-broken" / "source.spm").unlink()
+    engines = open_engines(install.root)
+    assert engines.summarizer("en").name == "sum-b"
