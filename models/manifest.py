@@ -69,6 +69,10 @@ class Manifest:
     input_limit: int = 512
     # replace <unk> outputs by the attended source token (word-level toy models)
     replace_unknowns: bool = False
+    # decoding settings the model was published with, in CTranslate2's names (beam_size,
+    # length_penalty, repetition_penalty, no_repeat_ngram_size, min_decoding_length), e.g.
+    # from the checkpoint's generation_config.json; they override the engine's defaults
+    generation: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)  # {"hub_id", "revision"} or {"file"}
     license: str = "unknown"
     quantization: str = "none"

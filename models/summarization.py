@@ -7,27 +7,45 @@ The pipeline packs an article's sentences into chunks by `count_tokens` against
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from models.loader import ModelCache
 from models.manifest import Manifest, ManifestError
 from models.memory import normalize_sentence
 
+log = logging.getLogger(__name__)
+
+
+# Decoding settings a manifest's `generation` may set (CTranslate2's names).
+GENERATION_KEYS = frozenset(
+    {"beam_size", "length_penalty", "repetition_penalty", "no_repeat_ngram_size", "min_decoding_length"}
+)
+
 
 @dataclass(frozen=True)
 class SummarizeOptions:
-    # Defaults in the spirit of the summarization checkpoints' own generation configs
-    # (DistilBART-CNN, PEGASUS): beam search, no repeated trigrams.
+    """Defaults for models whose manifest does not say how they decode. Published
+    summarizers come with their own (`generation`: DistilBART-CNN and PEGASUS use beam
+    search with no repeated trigrams); a model is decoded the way it was published."""
+
     beam_size: int = 4
     length_penalty: float = 1.0
     repetition_penalty: float = 1.0
-    no_repeat_ngram_size: int = 3
+    no_repeat_ngram_size: int = 0
+    min_decoding_length: int = 0
     max_batch_tokens: int = 8192
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.max_batch_tokens < 1 or self.no_repeat_ngram_size < 0:
             raise ValueError("beam_size and max_batch_tokens must be >= 1, no_repeat_ngram_size >= 0")
+
+    def with_generation(self, generation: dict, model_name: str) -> "SummarizeOptions":
+        unknown = set(generation) - GENERATION_KEYS
+        if unknown:
+            log.warning("%s: ignoring unknown generation settings %s", model_name, sorted(unknown))
+        return replace(self, **{k: v for k, v in generation.items() if k in GENERATION_KEYS})
 
 
 class Seq2SeqSummarizer:
@@ -38,7 +56,7 @@ class Seq2SeqSummarizer:
             raise ManifestError(f"{manifest.name} is a {manifest.task} model, not a summarizer")
         self.manifest = manifest
         self.cache = cache
-        self.options = options or SummarizeOptions()
+        self.options = (options or SummarizeOptions()).with_generation(manifest.generation, manifest.name)
         self.name = manifest.name
         tokenizer = cache.tokenizer(manifest.name)
         # Every input carries the special tokens and the task prefix ("summarize: "): the
@@ -71,6 +89,7 @@ class Seq2SeqSummarizer:
             length_penalty=options.length_penalty,
             repetition_penalty=options.repetition_penalty,
             no_repeat_ngram_size=options.no_repeat_ngram_size,
+            min_decoding_length=min(options.min_decoding_length, max_tokens),
             batch_type="tokens",
             max_batch_size=options.max_batch_tokens,
             max_input_length=0,  # inputs were cut to the model's limit above

@@ -520,3 +520,17 @@ def test_an_unusable_summarizer_entry_is_skipped(install):
     (install.root / "sum-a-broken" / "source.spm").unlink()
     engines = open_engines(install.root)
     assert engines.summarizer("en").name == "sum-b"
+
+
+def test_summarizer_decodes_with_the_generation_settings_of_its_manifest(install):
+    install("sum-plain", task="summarization", languages=["en"])
+    install("sum-norepeat", task="summarization", languages=["qaa"],
+            generation={"no_repeat_ngram_size": 1, "beam_size": 2, "num_beams": 9})
+    engines = open_engines(install.root)
+    plain, norepeat = engines.summarizer("en"), engines.summarizer("qaa")
+    assert (plain.options.beam_size, plain.options.no_repeat_ngram_size) == (4, 0)
+    assert (norepeat.options.beam_size, norepeat.options.no_repeat_ngram_size) == (2, 1)
+    repeated = [engines.cache.tokenizer("sum-plain").pieces(s) for s in plain.summarize_batch(TEXTS, 12)]
+    unique = [engines.cache.tokenizer("sum-plain").pieces(s) for s in norepeat.summarize_batch(TEXTS, 12)]
+    assert any(len(set(p)) < len(p) for p in repeated)  # this random model repeats itself
+    assert all(len(set(p)) == len(p) for p in unique)
