@@ -104,11 +104,11 @@ class LoadedModel:
 
     def translate_batch(self, source: Sequence[Sequence[str]], **options: Any) -> list[list[str]]:
         """One `translate_batch` call; returns the best hypothesis of each example."""
+        if not source:
+            return []
         with self._stats_lock:
             self._stats.batch_calls += 1
             self._stats.examples += len(source)
-        if not source:
-            return []
         results = self.translator.translate_batch([list(s) for s in source], **options)
         return [result.hypotheses[0] for result in results]
 
