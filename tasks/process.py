@@ -148,7 +148,9 @@ def process_article(self: ArticleTask, *args: Any, article: Any = None, **unexpe
                 )
             valid = validate_article(article, context.limits)
         except ArticleError as exc:
-            return _reject(context, message_id, article, queue, exc)
+            # an article sent as the only positional argument still identifies its job
+            raw = article if article is not None or len(args) != 1 else args[0]
+            return _reject(context, message_id, raw, queue, exc)
 
         claim = context.store.start_job(valid, message_id, queue, MAX_ATTEMPTS)
         if not claim.proceed:

@@ -28,8 +28,11 @@ import os
 import time
 from typing import Any
 
+from queue import Empty
+
 from celery import Celery, signals
 from kombu import Exchange, Queue
+from kombu.transport import redis as kombu_redis
 
 from tasks.process import BROKER_TRANSIENT_ERRORS, TASK_NAME, ArticleTask, TaskContext
 from worker.config import Settings, get_settings
@@ -38,6 +41,71 @@ log = logging.getLogger(__name__)
 
 LIVE, BULK = "live", "bulk"
 QUEUES = (LIVE, BULK)  # consumption order = priority order
+
+
+# What a list item that is not a kombu JSON envelope raises on the way in: a bad JSON, UTF-8
+# or base64 decode (ValueError), or a JSON value of the wrong shape. (Not KeyError: kombu counts
+# it as a connection error; the envelope's shape is checked before it can be raised.)
+ENVELOPE_ERRORS = (ValueError, TypeError, AttributeError, IndexError)
+
+
+def envelope_problem(message: Any) -> str | None:
+    """Why a decoded queue item cannot be a kombu message, or None if it has the right shape."""
+    if not isinstance(message, dict):
+        return f"a JSON {type(message).__name__}, not an object"
+    properties = message.get("properties")
+    if not isinstance(properties, dict) or "delivery_tag" not in properties:
+        return "no properties.delivery_tag"
+    if not isinstance(properties.get("delivery_info", {}), dict):
+        return "properties.delivery_info is not an object"
+    if not isinstance(message.get("body", ""), str):
+        return "body is not a string"
+    if not isinstance(message.get("headers") or {}, dict):
+        return "headers is not an object"
+    return None
+
+
+class GuardedRedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, except that garbage in a queue's list is logged and dropped.
+
+    kombu decodes each popped item as a JSON envelope outside of Celery's error handling, so
+    one stray `LPUSH live "hello"` would stop the worker ("Unrecoverable error"). The item is
+    already popped when decoding fails, so dropping it loses nothing that could be processed.
+    """
+
+    def _brpop_read(self, **options: Any) -> Any:
+        try:
+            return super()._brpop_read(**options)
+        except ENVELOPE_ERRORS as exc:
+            if isinstance(exc, self.connection_errors):
+                raise
+            _log_dropped(exc)
+            return True
+
+    def _get(self, queue: str) -> Any:
+        try:
+            return super()._get(queue)
+        except ENVELOPE_ERRORS as exc:
+            if isinstance(exc, self.connection_errors):
+                raise
+            _log_dropped(exc)
+            raise Empty() from None
+
+
+def _log_dropped(exc: BaseException) -> None:
+    log.error("dropped an item from a Redis queue that is not a Celery message (%s: %s)",
+              type(exc).__name__, str(exc)[:200])
+
+
+class GuardedRedisTransport(kombu_redis.Transport):
+    Channel = GuardedRedisChannel
+
+    def _deliver(self, message: Any, queue: str) -> None:
+        problem = envelope_problem(message)
+        if problem is not None:
+            _log_dropped(ValueError(problem))
+            return
+        super()._deliver(message, queue)
 
 
 def visibility_timeout(settings: Settings) -> int:
@@ -85,6 +153,10 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
         broker_connection_retry_on_startup=True,
+        # redis:// gets the guarded channel above (other schemes, e.g. sentinel://, are left as they are)
+        broker_transport=(
+            f"{__name__}:GuardedRedisTransport" if settings.broker_url.startswith("redis://") else None
+        ),
         broker_transport_options={
             "visibility_timeout": vt,
             "queue_order_strategy": "priority",
