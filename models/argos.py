@@ -69,8 +69,9 @@ def _check_members(archive: zipfile.ZipFile, max_total_bytes: int) -> str:
             raise ArgosError(f"member {name!r}: absolute paths are not allowed")
         if any(part in ("..", "") for part in path.parts) or not path.parts:
             raise ArgosError(f"member {name!r}: path escapes the package ('..' or empty part)")
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+        # Unix file type bits, when the archiver wrote them (zero means a plain file).
+        file_type = stat.S_IFMT(info.external_attr >> 16)
+        if file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise ArgosError(f"member {name!r}: links and special files are not allowed")
         total += info.file_size
         if total > max_total_bytes:

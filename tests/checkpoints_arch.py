@@ -140,7 +140,7 @@ def _seq2seq_sizes() -> dict:
         decoder_attention_heads=2,
         encoder_ffn_dim=2 * D_MODEL,
         decoder_ffn_dim=2 * D_MODEL,
-        max_position_embeddings=256,
+        max_position_embeddings=512,
     )
 
 
