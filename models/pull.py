@@ -63,6 +63,10 @@ class LicenseNotAccepted(PullError):
     pass
 
 
+class UnknownModel(PullError):
+    """A name that is neither in the catalogue, nor a hub id, nor an OPUS-MT pair name."""
+
+
 @dataclass(frozen=True)
 class PullTarget:
     """What to download: the store name, the repository and revision, the catalogue entry."""
@@ -104,40 +108,33 @@ def license_notice(target: PullTarget) -> str | None:
     )
 
 
-def _hub_errors():
+def resolve_commit(hub_id: str, revision: str, *, timeout: float) -> tuple[str, list[str]]:
+    """The commit `revision` names on the hub and the files at that commit. A pinned
+    revision (40 hex digits) must come back as itself."""
+    from huggingface_hub import HfApi
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
-        LocalEntryNotFoundError,
         OfflineModeIsEnabled,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
-    return GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError
-
-
-def resolve_commit(hub_id: str, revision: str, *, timeout: float) -> tuple[str, list[str]]:
-    """The commit `revision` names on the hub and the files at that commit. A pinned
-    revision (40 hex digits) must come back as itself."""
-    from huggingface_hub import HfApi
-
-    Gated, HTTPError, _, Offline, RepoNotFound, RevisionNotFound = _hub_errors()
     try:
         info = HfApi().model_info(hub_id, revision=revision, timeout=timeout)
-    except RevisionNotFound:
+    except RevisionNotFoundError:
         raise PullError(
             f"revision {revision} of {hub_id} is not on the hub"
             + (" (the catalogue pins it; if the repository was rewritten, pull a commit you "
                "trust with --revision COMMIT)" if COMMIT.match(revision) else "")
         ) from None
-    except RepoNotFound:
+    except RepositoryNotFoundError:
         raise PullError(f"{hub_id} is not on the hub (or is private)") from None
-    except Gated:
+    except GatedRepoError:
         raise PullError(f"{hub_id} is gated: accept its terms on the hub and set HF_TOKEN") from None
-    except Offline:
+    except OfflineModeIsEnabled:
         raise PullError("HF_HUB_OFFLINE is set: unset it to download models") from None
-    except HTTPError as exc:
+    except HfHubHTTPError as exc:
         raise PullError(f"the hub refused {hub_id}@{revision}: {exc}") from None
     except Exception as exc:  # connection refused, DNS, timeouts: the network, not the model
         raise PullError(f"cannot reach the hub for {hub_id} ({type(exc).__name__}: {exc})") from None
@@ -181,8 +178,8 @@ def download(
     """Fetch `files` of `hub_id` at `commit` into the Hugging Face cache; returns the
     snapshot directory."""
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
-    *_, LocalEntryNotFound, Offline, _, _ = _hub_errors()
     try:
         path = snapshot_download(
             hub_id,
@@ -191,7 +188,7 @@ def download(
             cache_dir=str(cache_dir) if cache_dir else None,
             etag_timeout=timeout,
         )
-    except (LocalEntryNotFound, Offline) as exc:
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
         raise PullError(f"download of {hub_id} failed: {exc}") from None
     except OSError as exc:
         raise PullError(f"download of {hub_id} failed ({exc}); run the pull again to resume") from None
@@ -315,7 +312,7 @@ def pull(
     try:
         target = resolve(name, catalogue, revision)
     except (CatalogueError, ManifestError) as exc:
-        raise PullError(str(exc)) from None
+        raise UnknownModel(str(exc)) from None
     store_root = Path(store_root)
     if (store_root / target.name / MANIFEST_FILE).is_file() and not force:
         echo(f"{target.name} is already in the store (use --force to pull it again)")

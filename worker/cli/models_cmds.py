@@ -130,7 +130,7 @@ def pull(
     timeout: float = typer.Option(30.0, "--timeout", help="seconds to wait for the hub to answer"),
 ) -> None:
     """Download models from the Hugging Face hub and convert them into the store."""
-    from models.pull import LicenseNotAccepted, PullError, pull as pull_model
+    from models.pull import LicenseNotAccepted, PullError, UnknownModel, pull as pull_model
 
     settings = get_settings()
     catalogue = _load_catalogue(catalogue_file)
@@ -154,7 +154,7 @@ def pull(
                 accept_license=accept_license, confirm=confirm, quantization=quantization,
                 cache_dir=cache_dir, timeout=timeout, force=force, echo=_echo,
             )
-        except LicenseNotAccepted as exc:
+        except (LicenseNotAccepted, UnknownModel) as exc:
             _echo(f"error: {exc}")
             usage = True
             continue
