@@ -102,7 +102,7 @@ class ArticleTask(Task):
     _context_lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def bind_context(cls, factory: Callable[[], TaskContext]) -> None:
+    def bind_context(cls, factory: Callable[[], TaskContext] | None) -> None:
         cls.context_factory = factory
         cls._context = None
 
@@ -135,7 +135,11 @@ def retry_delay(retries: int, max_delay_s: int) -> float:
 @shared_task(bind=True, base=ArticleTask, name=TASK_NAME, max_retries=MAX_RETRIES, ignore_result=True)
 def process_article(self: ArticleTask, *args: Any, article: Any = None, **unexpected: Any) -> dict[str, Any]:
     """Process the article in kwargs `{"article": {...}}` (SPEC §3.1) and store its result."""
-    context = self.context
+    try:
+        context = self.context
+    except Exception as exc:  # the process could not open its store or models: not the message's fault
+        log.exception("message %s: worker process not ready", self.request.id)
+        raise self.retry(exc=exc, countdown=retry_delay(self.request.retries, 60))
     message_id: str = self.request.id
     queue: str = (self.request.delivery_info or {}).get("routing_key") or "live"
     try:

@@ -186,12 +186,12 @@ def create_app(settings: Settings | None = None) -> Celery:
         threads = settings.threads
         if not threads and prefork:
             # CTranslate2 threads per pool process, so that processes × threads = cores
-            threads = max(1, (os.cpu_count() or 1) // max(1, int(sender.concurrency or 1)))
+            threads = max(1, (os.cpu_count() or 1) // _pool_size(sender.concurrency))
         process_settings = settings.model_copy(update={"threads": threads})
         ArticleTask.bind_context(lambda: build_task_context(process_settings))
         if not prefork:
             # solo / threads: tasks run in this process; load the models before consuming
-            ArticleTask.warm_up()
+            _warm_up()
 
     return app
 
@@ -200,7 +200,23 @@ def create_app(settings: Settings | None = None) -> Celery:
 def _warm_up_pool_process(**_: Any) -> None:
     """Each prefork pool process loads its models once, at start, before its first task."""
     if ArticleTask.context_factory is not None:
+        _warm_up()
+
+
+def _warm_up() -> None:
+    # A failure here must not kill the process (prefork would respawn it in a loop): the
+    # first task tries again and, if it still fails, retries its message with backoff.
+    try:
         ArticleTask.warm_up()
+    except Exception:
+        log.exception("warm-up failed (store or models); tasks will retry")
+
+
+def _pool_size(concurrency: Any) -> int:
+    try:
+        return max(1, int(concurrency))
+    except (TypeError, ValueError):  # None or "auto"
+        return os.cpu_count() or 1
 
 
 def _is_prefork(pool_cls: Any) -> bool:

@@ -1,0 +1,136 @@
+"""The task and the app's delivery settings, run in-process against real stores and engines."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tasks.process import MAX_RETRIES, ArticleTask, TaskContext, process_article, retry_delay
+from worker.celery_app import BROKER_TRANSIENT_ERRORS, check_settings, create_app, retry_max_delay, visibility_timeout
+from worker.cli.queue_cmds import parse_since, worker_argv
+from worker.config import Settings
+from worker.runtime import build_engines
+from worker.store import TRANSIENT_DB_ERRORS, Store
+
+
+@pytest.fixture
+def bound(tmp_path: Path, database_url: str) -> Iterator[tuple[Store, object]]:
+    """The task bound to a real store and engines over an empty model store."""
+    models = tmp_path / "models"
+    models.mkdir()
+    settings = Settings(database_url=database_url, models_dir=models, targets=("de",))
+    app = create_app(settings)
+    store = Store(database_url)
+    store.migrate()
+    context = TaskContext(store=store, engines=build_engines(settings), limits=settings.limits,
+                          transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS, retry_max_delay_s=1)
+    ArticleTask.bind_context(lambda: context)
+    yield store, app.tasks[process_article.name]
+    ArticleTask.bind_context(None)
+    store.close()
+
+
+def test_a_valid_article_is_processed_once_even_if_delivered_twice(bound) -> None:
+    store, task = bound
+    article = {"id": "e1", "title": "Council approves budget", "text": "The council approved the budget. It passed late."}
+    first = task.apply(kwargs={"article": article}, task_id="m-1")
+    assert first.state == "SUCCESS" and first.result == {"job_id": "m-1", "status": "partial"}
+    again = task.apply(kwargs={"article": article}, task_id="m-1")
+    assert again.result["skipped"] == "already partial"
+    job = store.job("m-1")
+    assert job is not None and job.attempts == 1
+    result = store.result("m-1")
+    assert result is not None and set(result.summary) == {"en"} and "de" in result.errors
+
+
+def test_bad_input_fails_fast_and_is_never_retried(bound, caplog: pytest.LogCaptureFixture) -> None:
+    store, task = bound
+    with caplog.at_level(logging.WARNING, logger="tasks.process"):
+        res = task.apply(kwargs={"article": {"id": "bad", "text": "x", "targets": ["zz"]}}, task_id="m-bad")
+    assert res.state == "SUCCESS" and res.result["status"] == "failed"
+    assert not any("transient" in r.getMessage() for r in caplog.records)
+    stored = store.result("m-bad")
+    assert stored is not None and stored.status == "failed" and stored.external_id == "bad"
+    assert stored.errors["article"] == "targets: unknown language code 'zz' (use ISO 639-1, e.g. 'de')"
+
+
+def test_a_message_without_an_article_is_dropped_without_a_row(bound) -> None:
+    store, task = bound
+    res = task.apply(kwargs={}, task_id="m-none")
+    assert res.state == "SUCCESS" and res.result["status"] == "dropped"
+    assert store.row_counts()["jobs"] == 0
+
+
+def test_transient_store_faults_are_retried_with_backoff_then_give_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # a PostgreSQL that is not there: every store call raises OperationalError
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+    models = tmp_path / "models"
+    models.mkdir()
+    settings = Settings(database_url=url, models_dir=models)
+    app = create_app(settings)
+    store = Store(url)
+    context = TaskContext(store=store, engines=build_engines(settings), limits=settings.limits,
+                          transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS, retry_max_delay_s=1)
+    ArticleTask.bind_context(lambda: context)
+    try:
+        with caplog.at_level(logging.WARNING, logger="tasks.process"):
+            # eager mode runs each retry at once (no countdown): the count is what is checked
+            res = app.tasks[process_article.name].apply(kwargs={"article": {"text": "Hello there."}}, task_id="m-t")
+    finally:
+        ArticleTask.bind_context(None)
+        store.close()
+    assert res.state == "FAILURE"
+    retries = [r for r in caplog.records if "transient fault" in r.getMessage()]
+    assert len(retries) == MAX_RETRIES
+    assert any(f"giving up after {MAX_RETRIES} retries" in r.getMessage() for r in caplog.records)
+
+
+def test_retry_delays_grow_exponentially_with_jitter_and_a_cap() -> None:
+    for retries in range(10):
+        step = min(60, 2 * 2**retries)
+        delays = [retry_delay(retries, 60) for _ in range(200)]
+        assert all(step / 2 <= d <= step for d in delays)
+        assert len(set(delays)) > 1  # jittered
+    assert max(retry_delay(20, 60) for _ in range(50)) <= 60
+
+
+def test_settings_that_break_the_delivery_guarantees_are_refused() -> None:
+    with pytest.raises(ValueError, match="VISIBILITY_TIMEOUT"):
+        check_settings(Settings(task_soft_time_limit=50, task_time_limit=60, broker_visibility_timeout=60))
+    with pytest.raises(ValueError, match="SOFT_TIME_LIMIT"):
+        check_settings(Settings(task_soft_time_limit=60, task_time_limit=60))
+    default = Settings()
+    assert visibility_timeout(default) > default.task_time_limit
+    # a retried message waits unacked in a worker: it must come due well inside the timeout
+    assert retry_max_delay(default) * 2 < visibility_timeout(default)
+
+
+def test_app_accepts_json_only_and_acks_late() -> None:
+    app = create_app(Settings())
+    conf = app.conf
+    assert conf.accept_content == ["json"] and conf.task_serializer == "json"
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
+    assert conf.broker_transport_options["queue_order_strategy"] == "priority"
+    assert [q.name for q in conf.task_queues] == ["live", "bulk"] and conf.task_default_queue == "live"
+
+
+def test_worker_defaults_come_first_and_extra_arguments_win() -> None:
+    argv = worker_argv(Settings(worker_pool="prefork", worker_concurrency=3), ["-Q", "live", "-c", "1"])
+    assert argv[:3] == ["worker", "--queues", "live,bulk"]
+    assert argv[-4:] == ["-Q", "live", "-c", "1"]  # Click keeps the last value of an option
+    assert "--concurrency" in argv and argv[argv.index("--concurrency") + 1] == "3"
+    solo = worker_argv(Settings(worker_pool="solo"), [])
+    assert "--concurrency" not in solo and solo[solo.index("--pool") + 1] == "solo"
+
+
+def test_since_takes_iso_dates_and_ages() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime(2024, 5, 2, 12, 0, tzinfo=timezone.utc)
+    assert parse_since("12h", now) == now - timedelta(hours=12)
+    assert parse_since("7d", now) == now - timedelta(days=7)
+    assert parse_since("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=timezone.utc)
+    assert parse_since("2024-05-01T12:00:00+02:00", now) == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
