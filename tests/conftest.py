@@ -123,8 +123,13 @@ def babelwire_command() -> list[str]:
 
 @pytest.fixture
 def service_env(tmp_path: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    return make_service_env(tmp_path, database_url, redis_url)
+
+
+def make_service_env(tmp_path: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """Environment for babelwire subprocesses (see `service_env`)."""
     models = tmp_path / "models-empty"
-    models.mkdir()
+    models.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BABELWIRE_")}
     env.update(
         BABELWIRE_BROKER_URL=redis_url,

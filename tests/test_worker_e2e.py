@@ -14,7 +14,7 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.conftest import WorkerFactory
+from tests.conftest import PG_ADMIN_URL, WorkerFactory, create_pg_database, drop_pg_database, make_service_env
 from tests.fixtures.build_models import toy_article, toy_sentence
 from worker.store import JobRow, Store
 
@@ -281,3 +281,37 @@ def test_live_articles_overtake_a_bulk_backlog(
     assert len(overtaking) <= concurrency, [j.started_at for j in overtaking]
     backlog = sum(j.status == "queued" for j in bulk_jobs)
     assert backlog > 500  # the backlog was far from drained when the live articles were done
+
+
+@pytest.mark.postgres
+def test_a_database_outage_is_ridden_through_with_retries(tmp_path: Path, redis_url: str, workers: WorkerFactory) -> None:
+    import psycopg
+
+    url = create_pg_database("bw_worker")
+    name = url.rsplit("/", 1)[1]
+    try:
+        env = make_service_env(tmp_path, url, redis_url)
+        worker = workers.start(env, "--pool", "solo")
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            # the database goes away (as in a restart or failover) ...
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            site = Celery(broker=redis_url)
+            site.send_task("babelwire.process_article", kwargs={"article": toy_articles(1, seed=8)[0]},
+                           queue="live", task_id="outage-1")
+            site.close()
+            wait_for(lambda: "transient fault" in worker.log, 60, "the task to meet the outage")
+            # ... and comes back while the task waits for its retry
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        store = Store(url)
+        try:
+            wait_for(lambda: (j := store.job("outage-1")) is not None and j.status == "partial", 60,
+                     "the retried task")
+            job = store.job("outage-1")
+            assert job is not None and job.attempts == 1  # the outage hit before the job was claimed
+        finally:
+            store.close()
+        assert worker.alive()
+    finally:
+        workers.stop_all()
+        drop_pg_database(url)

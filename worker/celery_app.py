@@ -36,6 +36,7 @@ from kombu.transport import redis as kombu_redis
 
 from tasks.process import BROKER_TRANSIENT_ERRORS, TASK_NAME, ArticleTask, TaskContext
 from worker.config import Settings, get_settings
+from worker import metrics as _telemetry_signals  # noqa: F401  Celery signals: Prometheus metrics, JSON logs
 
 log = logging.getLogger(__name__)
 
@@ -256,5 +257,12 @@ def send_article(app: Celery, article: dict[str, Any], queue: str = LIVE, task_i
     return app.send_task(TASK_NAME, kwargs={"article": article}, queue=queue, task_id=task_id, **options)
 
 
-# For `celery -A worker.celery_app ...` (inspect, Flower, events).
-app = create_app()
+def __getattr__(name: str) -> Any:
+    """`worker.celery_app.app`, for `celery -A worker.celery_app ...` (inspect, Flower, events).
+
+    Built on first access, not at import, so that importing this module never fails on
+    settings (the CLI reports a bad setting as a configuration error, exit 2)."""
+    if name == "app":
+        globals()["app"] = created = create_app()
+        return created
+    raise AttributeError(name)
