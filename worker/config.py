@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     broker_visibility_timeout: int = Field(0, ge=0)  # 0: 2 × task_time_limit + 60
     worker_pool: str = Field("prefork", pattern="^(prefork|threads|solo)$")  # `babelwire worker` default
     worker_concurrency: int = Field(0, ge=0)  # 0: one per CPU core (prefork/threads)
+    # Translation memory (Redis): recurring sentences are not translated twice. Keys carry
+    # the model's fingerprint; the TTL only bounds how much Redis memory it takes.
+    translation_memory: bool = True
+    translation_memory_ttl_s: int = Field(7 * 24 * 3600, ge=1)
+    translation_memory_url: str | None = None  # default: the broker's Redis
+    # CTranslate2 decoding, chosen by measurement (BENCHMARKS.md): beam 2 keeps most of the
+    # quality of beam 4 at a fraction of its cost; batches are cut by tokens, not sentences.
+    translation_beam_size: int = Field(2, ge=1, le=8)
+    translation_max_batch_tokens: int = Field(4096, ge=64)
     log_level: str = "INFO"
     metrics_port: int = Field(0, ge=0)  # worker metrics HTTP port; 0 = off
 
