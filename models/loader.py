@@ -78,6 +78,8 @@ class ModelStats:
     total_load_seconds: float = 0.0
     batch_calls: int = 0  # translate_batch calls
     examples: int = 0  # sentences/texts sent in those calls
+    input_tokens: int = 0  # source tokens sent in those calls (special tokens included)
+    output_tokens: int = 0  # tokens of the best hypotheses (target prefix included)
 
 
 class LoadedModel:
@@ -110,7 +112,11 @@ class LoadedModel:
             self._stats.batch_calls += 1
             self._stats.examples += len(source)
         results = self.translator.translate_batch([list(s) for s in source], **options)
-        return [result.hypotheses[0] for result in results]
+        best = [result.hypotheses[0] for result in results]
+        with self._stats_lock:
+            self._stats.input_tokens += sum(len(s) for s in source)
+            self._stats.output_tokens += sum(len(h) for h in best)
+        return best
 
 
 class ModelCache:

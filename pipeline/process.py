@@ -102,6 +102,7 @@ def process_batch(
         result.source_lang = prepared.lang
         result.source_lang_confidence = round(prepared.detection.confidence, 4)
         result.timings_ms.update(prepared.timings_ms)
+        result.cleaned_text = prepared.cleaned.text
         if prepared.cleaned.title:
             result.title[prepared.lang] = prepared.cleaned.title
         if not prepared.sentences:

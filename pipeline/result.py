@@ -21,9 +21,13 @@ class Result:
     errors: dict[str, str] = field(default_factory=dict)
     timings_ms: dict[str, int] = field(default_factory=dict)
     job_id: str | None = None
+    # The body as the pipeline read it (stored for the review page); not part of SPEC §3.2,
+    # so to_dict() leaves it out.
+    cleaned_text: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("cleaned_text")
         # SPEC §3.2 puts job_id first; keep that order for humans reading JSON lines.
         return {"job_id": data.pop("job_id"), **data}
 

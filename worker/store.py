@@ -113,6 +113,7 @@ class ArticleRow(Base):
     source_lang: Mapped[str | None] = mapped_column(String(16))
     source_lang_confidence: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cleaned_text: Mapped[str | None] = mapped_column(Text)  # what the pipeline read (review page)
 
 
 class JobRow(Base):
@@ -375,7 +376,8 @@ class Store:
             session.execute(
                 update(ArticleRow)
                 .where(ArticleRow.key == job.article_key)
-                .values(source_lang=result.source_lang, source_lang_confidence=result.source_lang_confidence)
+                .values(source_lang=result.source_lang, source_lang_confidence=result.source_lang_confidence,
+                        cleaned_text=result.cleaned_text)
             )
             rows = _text_rows(job.article_key, result)
             if rows:
@@ -499,6 +501,33 @@ class Store:
                 yield result
             last = rows[-1].JobRow
             after = (last.finished_at, last.id)  # type: ignore[assignment]
+
+    def recent_jobs(self, status: str | None = None, limit: int = 50) -> list[tuple[JobRow, ArticleRow]]:
+        """The most recently updated jobs (of one status, or all) with their articles."""
+        with self._read() as session:
+            stmt = (
+                select(JobRow, ArticleRow)
+                .join(ArticleRow, ArticleRow.key == JobRow.article_key)
+                .order_by(JobRow.updated_at.desc(), JobRow.id)
+                .limit(limit)
+            )
+            if status is not None:
+                stmt = stmt.where(JobRow.status == status)
+            return [(r.JobRow, r.ArticleRow) for r in session.execute(stmt).all()]
+
+    def find_articles(self, article_id: str, limit: int = 20) -> list[tuple[ArticleRow, JobRow]]:
+        """Articles whose key, else whose external id, is `article_id`, newest first, with their
+        jobs. An external id can name several articles (the same story resubmitted edited)."""
+        with self._read() as session:
+            base = select(ArticleRow, JobRow).join(JobRow, JobRow.article_key == ArticleRow.key)
+            rows = session.execute(base.where(ArticleRow.key == article_id)).all()
+            if not rows:
+                rows = session.execute(
+                    base.where(ArticleRow.external_id == article_id)
+                    .order_by(ArticleRow.created_at.desc(), ArticleRow.key)
+                    .limit(limit)
+                ).all()
+            return [(r.ArticleRow, r.JobRow) for r in rows]
 
     def row_counts(self) -> dict[str, int]:
         """Rows per table (for checks that nothing was duplicated)."""

@@ -96,7 +96,7 @@ class Submitter:
     def close(self) -> None:
         self._producer_cm.__exit__(None, None, None)
 
-    def submit(self, articles: list[Article], report: EnqueueReport) -> None:
+    def submit(self, articles: list[Article], report: EnqueueReport) -> list[Any]:
         from tasks.process import TASK_NAME
 
         submissions = self.store.submit(articles, self.queue)
@@ -120,6 +120,7 @@ class Submitter:
                 report.resent += sub.send
             else:
                 report.accepted += 1
+        return submissions  # one worker.store.Submission per article, in order
 
 
 @app.command()

@@ -1,0 +1,423 @@
+"""Prometheus metrics (every name starts with `babelwire_`) and the worker's telemetry hooks.
+
+Two exporters:
+- the API's `/metrics` (`api_registry`): its HTTP requests and submissions, plus figures read
+  at scrape time — jobs by status from the SQL store, queue depth from Redis;
+- each worker's own port (`BABELWIRE_METRICS_PORT`, 0 = off), served by the worker's main
+  process with prometheus_client's multiprocess collector: prefork pool processes write their
+  figures to files under `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary folder when unset;
+  one folder per worker) and the main process adds them up at scrape time. Queue depth is
+  exported there too, so a fleet without the API can still be autoscaled on it.
+
+Worker figures are taken in Celery signals (this module is imported by `worker.celery_app`
+for that): `task_postrun` counts the article by status, observes its stage timings (read back
+from the job row, the one place they are written) and brings the model counters up to date
+from the engines' cache statistics (`models.loader.ModelStats`: loads, load time, tokens in
+and out); the same signals bind the job and article to every log line of the task
+(`worker.logging`), and Celery's logging setup gets the JSON formatter.
+
+The Grafana-ready list of metrics is in the README ("Metrics").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from celery import signals
+
+from worker import logging as json_logs
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAMES = ("live", "bulk")  # worker.celery_app.QUEUES (not imported: that module imports this one)
+STAGES = ("clean", "detect", "segment", "summarize", "translate")
+# seconds; a stage of a news article takes milliseconds to minutes
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+LOAD_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+# --- metric sets -----------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerMetrics:
+    """What worker processes record (multiprocess-safe: counters, histograms, livesum gauges)."""
+
+    articles: Any
+    article_seconds: Any
+    stage_seconds: Any
+    input_tokens: Any
+    output_tokens: Any
+    model_loads: Any
+    model_load_seconds: Any
+    model_loaded_bytes: Any
+    retries: Any
+
+    @classmethod
+    def create(cls, registry: Any) -> "WorkerMetrics":
+        from prometheus_client import Counter, Gauge, Histogram
+
+        return cls(
+            articles=Counter(
+                "babelwire_articles", "Articles (task deliveries) finished by a worker, by outcome",
+                ["status", "queue"], registry=registry,
+            ),
+            article_seconds=Histogram(
+                "babelwire_article_seconds", "Wall time of one article's task in the worker",
+                ["queue"], buckets=LATENCY_BUCKETS, registry=registry,
+            ),
+            stage_seconds=Histogram(
+                "babelwire_stage_seconds", "Pipeline stage latency per article (Result.timings_ms)",
+                ["stage"], buckets=LATENCY_BUCKETS, registry=registry,
+            ),
+            input_tokens=Counter(
+                "babelwire_model_input_tokens", "Source tokens sent to a model (translate_batch)",
+                ["model"], registry=registry,
+            ),
+            output_tokens=Counter(
+                "babelwire_model_output_tokens", "Tokens a model generated (best hypotheses)",
+                ["model"], registry=registry,
+            ),
+            model_loads=Counter(
+                "babelwire_model_loads", "Times a model was loaded into a worker process",
+                ["model"], registry=registry,
+            ),
+            model_load_seconds=Histogram(
+                "babelwire_model_load_seconds", "Time to load a CTranslate2 model",
+                ["model"], buckets=LOAD_BUCKETS, registry=registry,
+            ),
+            model_loaded_bytes=Gauge(
+                "babelwire_model_loaded_bytes", "Size of the loaded models (model files), summed over live worker processes",
+                ["model"], registry=registry, multiprocess_mode="livesum",
+            ),
+            retries=Counter(
+                "babelwire_task_retries", "Task retries after a transient fault (broker or database)",
+                ["queue"], registry=registry,
+            ),
+        )
+
+
+@dataclass
+class ApiMetrics:
+    requests: Any
+    request_seconds: Any
+    submitted: Any
+
+    @classmethod
+    def create(cls, registry: Any) -> "ApiMetrics":
+        from prometheus_client import Counter, Histogram
+
+        return cls(
+            requests=Counter(
+                "babelwire_http_requests", "HTTP requests to the API", ["method", "route", "code"], registry=registry,
+            ),
+            request_seconds=Histogram(
+                "babelwire_http_request_seconds", "HTTP request latency of the API", ["method", "route"],
+                buckets=HTTP_BUCKETS, registry=registry,
+            ),
+            submitted=Counter(
+                "babelwire_api_articles", "Articles submitted through the API, by outcome (accepted, duplicate, rejected)",
+                ["outcome"], registry=registry,
+            ),
+        )
+
+
+# --- figures read at scrape time ---------------------------------------------------------------
+
+
+class QueueDepthCollector:
+    """`babelwire_queue_depth{queue}` (Redis LLEN of each queue's list) and `babelwire_broker_up`."""
+
+    def __init__(self, redis_client: Any, queues: Iterable[str] = QUEUE_NAMES):
+        self.redis = redis_client
+        self.queues = tuple(queues)
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        up = GaugeMetricFamily("babelwire_broker_up", "1 if the broker (Redis) answered this scrape")
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for queue in self.queues:
+                    pipe.llen(queue)
+                lengths = pipe.execute()
+        except Exception as exc:  # a scrape must not fail because Redis is down
+            log.warning("queue depth: broker unreachable: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        depth = GaugeMetricFamily("babelwire_queue_depth", "Messages waiting in a queue", labels=["queue"])
+        for queue, length in zip(self.queues, lengths):
+            depth.add_metric([queue], int(length))
+        up.add_metric([], 1)
+        yield depth
+        yield up
+
+
+class JobCountsCollector:
+    """`babelwire_jobs{status}` (jobs in the store by status) and `babelwire_database_up`."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]):
+        self.counts = counts
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        up = GaugeMetricFamily("babelwire_database_up", "1 if the SQL store answered this scrape")
+        try:
+            counts = self.counts()
+        except Exception as exc:
+            log.warning("job counts: database unreachable: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        jobs = GaugeMetricFamily("babelwire_jobs", "Jobs in the store by status", labels=["status"])
+        for status, n in counts.items():
+            jobs.add_metric([status], n)
+        up.add_metric([], 1)
+        yield jobs
+        yield up
+
+
+def api_registry(redis_client: Any, job_counts: Callable[[], Mapping[str, int]]) -> tuple[Any, ApiMetrics]:
+    """The API's registry (its own, not prometheus_client's global one) and its metrics."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    metrics = ApiMetrics.create(registry)
+    registry.register(QueueDepthCollector(redis_client))
+    registry.register(JobCountsCollector(job_counts))
+    return registry, metrics
+
+
+# --- model statistics → metrics ---------------------------------------------------------------
+
+
+@dataclass
+class ModelStatsTracker:
+    """Turns the engines' cumulative per-model statistics into metric increments.
+
+    `models.loader.ModelCache.load_stats()` counts since the process started; each `sync`
+    adds what changed since the previous one. One tracker per process (after a fork the
+    child starts from nothing: it has loaded nothing yet)."""
+
+    metrics: WorkerMetrics
+    pid: int = field(default_factory=os.getpid)
+    seen: dict[str, Any] = field(default_factory=dict)
+    loaded_models: set[str] = field(default_factory=set)
+
+    def sync(self, engines: Any) -> None:
+        load_stats = getattr(engines, "load_stats", None)
+        if not callable(load_stats):
+            return  # engines that are not models.engines.ModelEngines keep no statistics
+        if self.pid != os.getpid():
+            self.pid, self.seen, self.loaded_models = os.getpid(), {}, set()
+        for name, now in load_stats().items():
+            before = self.seen.get(name)
+            loads = now.loads - (before.loads if before else 0)
+            if loads > 0:
+                self.metrics.model_loads.labels(name).inc(loads)
+                seconds = now.total_load_seconds - (before.total_load_seconds if before else 0.0)
+                for _ in range(loads):
+                    self.metrics.model_load_seconds.labels(name).observe(seconds / loads)
+            tokens_in = now.input_tokens - (before.input_tokens if before else 0)
+            tokens_out = now.output_tokens - (before.output_tokens if before else 0)
+            if tokens_in > 0:
+                self.metrics.input_tokens.labels(name).inc(tokens_in)
+            if tokens_out > 0:
+                self.metrics.output_tokens.labels(name).inc(tokens_out)
+            self.seen[name] = now
+        cache = getattr(engines, "cache", None)
+        store = getattr(engines, "store", None)
+        if cache is None or store is None:
+            return
+        loaded = set(cache.loaded())
+        for name in loaded:
+            self.metrics.model_loaded_bytes.labels(name).set(store.size_bytes(name))
+        for name in self.loaded_models - loaded:  # evicted since the last sync
+            self.metrics.model_loaded_bytes.labels(name).set(0)
+        self.loaded_models = loaded
+
+
+# --- the worker's side: Celery signals -------------------------------------------------------
+
+
+@dataclass
+class WorkerTelemetry:
+    """Per worker: its metrics (when exported) and what each running task bound."""
+
+    metrics: WorkerMetrics | None = None
+    tracker: ModelStatsTracker | None = None
+    multiproc_dir: Path | None = None
+    own_dir: bool = False  # created here, removed at shutdown
+    server: Any = None
+    running: dict[str, tuple[float, Any]] = field(default_factory=dict)  # task id → (start, log token)
+
+
+# Celery calls signal handlers with no handle on our objects: this is the one per process.
+_telemetry = WorkerTelemetry()
+
+
+def _app_settings(app: Any) -> Any:
+    return getattr(app, "babelwire_settings", None)
+
+
+def start_worker_exporter(settings: Any, telemetry: WorkerTelemetry) -> None:
+    """Multiprocess metrics under PROMETHEUS_MULTIPROC_DIR and an HTTP exporter on
+    `settings.metrics_port`, in the worker's main process, before the pool forks."""
+    import redis
+    from prometheus_client import CollectorRegistry, start_http_server, values
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):  # figures of an earlier run of this worker
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="babelwire-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+        telemetry.own_dir = True
+    # prometheus_client picks its value class when first imported; metrics created from here
+    # on (all of ours) must write to the shared files whatever was imported before.
+    values.ValueClass = values.get_value_class()
+    telemetry.multiproc_dir = directory
+    telemetry.metrics = WorkerMetrics.create(CollectorRegistry())
+    telemetry.tracker = ModelStatsTracker(telemetry.metrics)
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))
+    registry.register(
+        QueueDepthCollector(redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2))
+    )
+    telemetry.server, _thread = start_http_server(settings.metrics_port, addr="0.0.0.0", registry=registry)
+    log.info("worker metrics on port %d", settings.metrics_port, extra={"port": settings.metrics_port})
+
+
+@signals.worker_init.connect(weak=False)
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    settings = _app_settings(getattr(sender, "app", None))
+    if settings is None or not settings.metrics_port:
+        return
+    try:
+        start_worker_exporter(settings, _telemetry)
+    except OSError as exc:  # port taken: run without metrics rather than not at all
+        log.error("worker metrics: cannot serve on port %d: %s", settings.metrics_port, exc)
+
+
+@signals.worker_shutdown.connect(weak=False)
+def _on_worker_shutdown(**_: Any) -> None:
+    if _telemetry.server is not None:
+        _telemetry.server.shutdown()
+        _telemetry.server = None
+    if _telemetry.own_dir and _telemetry.multiproc_dir is not None:
+        shutil.rmtree(_telemetry.multiproc_dir, ignore_errors=True)
+
+
+@signals.worker_process_shutdown.connect(weak=False)
+def _on_process_shutdown(pid: int | None = None, **_: Any) -> None:
+    if _telemetry.multiproc_dir is not None:
+        from prometheus_client import multiprocess
+
+        # drop this process's live gauges (loaded model bytes) from the sums
+        multiprocess.mark_process_dead(pid or os.getpid(), path=str(_telemetry.multiproc_dir))
+
+
+@signals.after_setup_logger.connect(weak=False)
+@signals.after_setup_task_logger.connect(weak=False)
+def _json_logs(logger: logging.Logger | None = None, **_: Any) -> None:
+    from celery import current_app
+
+    if logger is not None:
+        json_logs.use_json_format(logger, json_logs.secrets_of(_app_settings(current_app) or object()))
+
+
+def _task_context(task: Any) -> Any:
+    """The running process's `tasks.process.TaskContext`, if it has one (never builds one)."""
+    return getattr(type(task), "_context", None) if task is not None else None
+
+
+def _article_key(task: Any, kwargs: Mapping[str, Any] | None) -> str | None:
+    """The article's id (its key), for the log lines of the task; None if it does not validate."""
+    context = _task_context(task)
+    article = (kwargs or {}).get("article")
+    if context is None or not isinstance(article, dict):
+        return None
+    from pipeline.article import ArticleError, validate_article
+
+    try:
+        return validate_article(article, context.limits).key
+    except ArticleError:
+        return None
+
+
+@signals.task_prerun.connect(weak=False)
+def _on_task_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, **_: Any) -> None:
+    if task_id is None:
+        return
+    queue = ((getattr(task.request, "delivery_info", None) or {}).get("routing_key") if task else None) or "live"
+    token = json_logs.bind_context(job_id=task_id, article_id=_article_key(task, kwargs), queue=queue)
+    _telemetry.running[task_id] = (time.perf_counter(), token)
+
+
+@signals.task_postrun.connect(weak=False)
+def _on_task_postrun(
+    task_id: str | None = None, task: Any = None, retval: Any = None, state: str | None = None, **_: Any
+) -> None:
+    started, token = _telemetry.running.pop(task_id or "", (None, None))
+    try:
+        _record_task(task, retval, state, started)
+    except Exception:  # telemetry never fails a task
+        log.exception("recording metrics for task %s failed", task_id)
+    finally:
+        if token is not None:
+            json_logs.unbind_context(token)
+
+
+def _record_task(task: Any, retval: Any, state: str | None, started: float | None) -> None:
+    queue = ((getattr(task.request, "delivery_info", None) or {}).get("routing_key") if task else None) or "live"
+    seconds = time.perf_counter() - started if started is not None else None
+    if state == "RETRY" or not isinstance(retval, dict):
+        return  # a retry is counted by task_retry; an exception by Celery's own log line
+    status = "duplicate" if retval.get("skipped") else str(retval.get("status"))
+    job_id = retval.get("job_id")
+    context = _task_context(task)
+    job = None
+    if job_id and status in ("done", "partial", "failed") and context is not None and hasattr(context.store, "job"):
+        job = context.store.job(job_id)
+    extra: dict[str, Any] = {"status": status, "stage": "task"}
+    if seconds is not None:
+        extra["duration_ms"] = round(seconds * 1000)
+    if job is not None:
+        extra.update(job_id=job.id, article_id=job.article_key, timings_ms=dict(job.timings or {}),
+                     models=dict(job.models or {}))
+    log.info("article %s", status, extra=extra)
+
+    metrics = _telemetry.metrics
+    if metrics is None:
+        return
+    metrics.articles.labels(status, queue).inc()
+    if seconds is not None and status != "duplicate":
+        metrics.article_seconds.labels(queue).observe(seconds)
+    if job is not None:
+        for stage, ms in (job.timings or {}).items():
+            if stage in STAGES:
+                metrics.stage_seconds.labels(stage).observe(ms / 1000)
+    if _telemetry.tracker is not None and context is not None:
+        _telemetry.tracker.sync(context.engines)
+
+
+@signals.task_retry.connect(weak=False)
+def _on_task_retry(request: Any = None, **_: Any) -> None:
+    if _telemetry.metrics is not None:
+        queue = ((getattr(request, "delivery_info", None) or {}).get("routing_key")) or "live"
+        _telemetry.metrics.retries.labels(queue).inc()
