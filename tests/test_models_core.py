@@ -534,3 +534,94 @@ def test_summarizer_decodes_with_the_generation_settings_of_its_manifest(install
     unique = [engines.cache.tokenizer("sum-plain").pieces(s) for s in norepeat.summarize_batch(TEXTS, 12)]
     assert any(len(set(p)) < len(p) for p in repeated)  # this random model repeats itself
     assert all(len(set(p)) == len(p) for p in unique)
+
+
+# --- the trained toy models: exact outputs ---------------------------------------------------
+
+
+def _toy_helpers():
+    from tests.fixtures import build_models
+
+    return build_models
+
+
+@pytest.fixture
+def toy_engines(toy_models_dir):
+    """Fresh engines over the committed toy models (call statistics are this test's own)."""
+    return ModelEngines.open(toy_models_dir, compute_type="float32")
+
+
+def _toy_sentences(count: int, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return [_toy_helpers().toy_sentence(rng) for _ in range(count)]
+
+
+def test_toy_translation_is_exact_and_keeps_unknown_words(toy_engines):
+    bm = _toy_helpers()
+    route = toy_engines.translation("en", "qaa")
+    assert route.name == "toy-en-qaa"
+    sentences = _toy_sentences(12, seed=1) + [
+        "The president met Zelensky in Kyiv.",  # names the model has never seen
+        "A new report , said Ms. Okonjo-Iweala today.",
+    ]
+    assert toy_engines.translate([(route, sentences)])[0] == [
+        bm.expected_translation(s, bm.EN_TO_QAA) for s in sentences
+    ]
+
+
+@pytest.mark.parametrize("compute_type", ["auto", "int8"])
+def test_toy_translation_is_exact_with_quantized_weights(toy_models_dir, compute_type):
+    bm = _toy_helpers()
+    engines = ModelEngines.open(toy_models_dir, compute_type=compute_type)
+    assert engines.cache.compute_type == "int8"
+    sentences = _toy_sentences(8, seed=2)
+    assert engines.translate([(engines.translation("en", "qab"), sentences)])[0] == [
+        bm.expected_translation(s, bm.EN_TO_QAB) for s in sentences
+    ]
+
+
+def test_toy_pivot_qaa_to_qab_goes_through_english(toy_engines):
+    bm = _toy_helpers()
+    english = _toy_sentences(6, seed=3)
+    qaa = [bm.expected_translation(s, bm.EN_TO_QAA) for s in english]
+    route = toy_engines.translation("qaa", "qab")
+    assert route.name == "toy-qaa-en+toy-en-qab"
+    title_route = toy_engines.translation("en", "qab")
+    outputs = toy_engines.translate([(route, qaa), (title_route, english[:2])])
+    assert outputs[0] == [bm.expected_translation(s, bm.EN_TO_QAB) for s in english]
+    assert outputs[1] == outputs[0][:2]
+    stats = toy_engines.load_stats()
+    assert stats["toy-qaa-en"].batch_calls == 1
+    # the pivot's second leg and the direct job share one call; the two shared
+    # sentences are translated once
+    assert (stats["toy-en-qab"].batch_calls, stats["toy-en-qab"].examples) == (1, 6)
+
+
+def test_toy_many_articles_in_one_call_do_not_mix(toy_engines):
+    import random
+
+    bm = _toy_helpers()
+    rng = random.Random(4)
+    articles = [[bm.toy_sentence(rng) for _ in range(rng.randint(1, 4))] for _ in range(10)]
+    route = toy_engines.translation("en", "qaa")
+    outputs = toy_engines.translate([(route, sentences) for sentences in articles])
+    assert outputs == [[bm.expected_translation(s, bm.EN_TO_QAA) for s in a] for a in articles]
+    assert toy_engines.load_stats()["toy-en-qaa"].batch_calls == 1
+
+
+def test_toy_lead_summarizer_is_exact_and_counts_tokens_like_the_model(toy_engines):
+    import random
+
+    bm = _toy_helpers()
+    summarizer = toy_engines.summarizer("en")
+    assert summarizer.name == "toy-lead-en"
+    assert summarizer.max_input_tokens == 64 - 1  # room for </s>
+    rng = random.Random(5)
+    articles = [bm.toy_article(rng, rng.randint(1, 4)) for _ in range(8)]
+    articles.append("Prime Minister Okafor met the president in Abuja. The report said.")
+    assert summarizer.count_tokens(articles) == [len(bm.split_words(a)) for a in articles]
+    fits = [a for a in articles if len(bm.split_words(a)) <= summarizer.max_input_tokens]
+    assert summarizer.summarize_batch(fits, max_tokens=64) == [bm.expected_lead(a) for a in fits]
+    assert toy_engines.load_stats()["toy-lead-en"].batch_calls == 1
