@@ -394,6 +394,41 @@ def _input_limit(ck: Checkpoint) -> int:
     return 512  # T5/mT5: relative positions; 512 is what they were trained on
 
 
+# Hugging Face generation settings -> CTranslate2 decoding options (`Manifest.generation`).
+_GENERATION_KEYS = {
+    "num_beams": "beam_size",
+    "length_penalty": "length_penalty",
+    "repetition_penalty": "repetition_penalty",
+    "no_repeat_ngram_size": "no_repeat_ngram_size",
+    "min_length": "min_decoding_length",
+}
+
+
+def generation_settings(ck: Checkpoint) -> dict[str, Any]:
+    """How the model was published to decode: generation_config.json, else the same keys at
+    the top of config.json (older checkpoints such as DistilBART-CNN keep them there)."""
+    source = ck.config
+    if "generation_config.json" in ck.files:
+        source = _read_json(ck.path / "generation_config.json")
+    settings: dict[str, Any] = {}
+    for hf_key, ct2_key in _GENERATION_KEYS.items():
+        value = source.get(hf_key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if hf_key == "min_length":
+            value = int(value) - 1  # HF counts the decoder start token; CTranslate2 does not
+            if value <= 0:
+                continue
+        elif hf_key in ("num_beams", "no_repeat_ngram_size"):
+            value = int(value)
+            if value < (1 if hf_key == "num_beams" else 0):
+                continue
+        elif value <= 0:
+            continue
+        settings[ct2_key] = value
+    return settings
+
+
 def _license_from_readme(path: Path) -> str | None:
     readme = path / "README.md"
     if not readme.is_file():
@@ -473,6 +508,7 @@ def convert_checkpoint(
             source_language_token=langs.source_language_token,
             source_prefix=source_prefix,
             input_limit=input_limit or _input_limit(ck),
+            generation=generation_settings(ck),
             source=source_info or {"file": str(src_dir)},
             license=license or _license_from_readme(src_dir) or "unknown",
             quantization=quantization,

@@ -360,3 +360,21 @@ def test_list_verify_and_remove(converted: Path, tmp_path: Path) -> None:
     assert run_babelwire(["models", "remove", "tiny-bart"], env).exit_code == 0
     assert not (store / "tiny-bart").exists() and (store / "tiny-marian-en-de").exists()
     assert run_babelwire(["models", "remove", "tiny-bart"], env).exit_code == 2
+
+
+def test_published_generation_settings_reach_the_manifest(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """DistilBART-CNN keeps beam search settings in config.json; newer checkpoints in
+    generation_config.json. Either way the manifest decodes the model as published."""
+    src = tmp_path / "bart-cnn-like"
+    shutil.copytree(checkpoints["bart"], src)
+    (src / "generation_config.json").unlink()
+    config = json.loads((src / "config.json").read_text())
+    config.update(num_beams=4, length_penalty=2.0, min_length=56, max_length=142, no_repeat_ngram_size=3)
+    (src / "config.json").write_text(json.dumps(config))
+    store = tmp_path / "store"
+    assert run_babelwire(["models", "convert", str(src), "--name", "b"], models_env(store)).exit_code == 0
+    assert manifest_of(store, "b")["generation"] == {
+        "beam_size": 4, "length_penalty": 2.0, "no_repeat_ngram_size": 3, "min_decoding_length": 55}
+    (src / "generation_config.json").write_text(json.dumps({"num_beams": 2, "repetition_penalty": 1.2}))
+    assert run_babelwire(["models", "convert", str(src), "--name", "c"], models_env(store)).exit_code == 0
+    assert manifest_of(store, "c")["generation"] == {"beam_size": 2, "repetition_penalty": 1.2}
