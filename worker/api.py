@@ -454,9 +454,9 @@ def _safe_href(url: str | None) -> str | None:
     return url if url and url.lower().startswith(("http://", "https://")) else None
 
 
-def _html(services: ApiServices, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def _html(services: ApiServices, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
     page = services.templates.get_template(template).render(auth=bool(services.settings.api_tokens), **context)
-    return HTMLResponse(page, status_code=status, headers={
+    return HTMLResponse(page, status_code=http_status, headers={
         # no scripts on these pages at all; the styles are inline
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
         "X-Content-Type-Options": "nosniff",
@@ -495,7 +495,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(_LoginNeeded)
     async def _login_page(request: Request, exc: _LoginNeeded) -> HTMLResponse:
-        return _html(services, "login.html", exc.status, next=request.url.path, message=exc.message)
+        return _html(services, "login.html", http_status=exc.status, next=request.url.path, message=exc.message)
 
     # --- API ---
 
@@ -607,7 +607,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.ensure_schema()
             found = services.store.find_articles(article_id) if len(article_id) <= MAX_ID_CHARS else []
             if not found:
-                return _html(services, "not_found.html", 404, article_id=article_id)
+                return _html(services, "not_found.html", http_status=404, article_id=article_id)
             article, job = found[0]
             result = services.store.result(job.id)
         except _transient_errors() as exc:
@@ -634,7 +634,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.api_tokens:
             return RedirectResponse(target, status_code=303)
         if not given or not token_matches(given, settings.api_tokens):
-            return _html(services, "login.html", 403, next=target, message="That token is not valid.")
+            return _html(services, "login.html", http_status=403, next=target, message="That token is not valid.")
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", max_age=12 * 3600)

@@ -16,7 +16,28 @@ from the engines' cache statistics (`models.loader.ModelStats`: loads, load time
 and out); the same signals bind the job and article to every log line of the task
 (`worker.logging`), and Celery's logging setup gets the JSON formatter.
 
-The Grafana-ready list of metrics is in the README ("Metrics").
+Metrics (for Grafana; `_total`, `_bucket/_sum/_count` suffixes as Prometheus adds them):
+
+| name | type | labels | where | meaning |
+|---|---|---|---|---|
+| babelwire_articles_total | counter | status, queue | worker | task deliveries finished: done, partial, failed, dropped (malformed message), duplicate (skipped) |
+| babelwire_article_seconds | histogram | queue | worker | wall time of one article's task |
+| babelwire_stage_seconds | histogram | stage | worker | per-article stage latency: clean, detect, segment, summarize, translate |
+| babelwire_model_input_tokens_total | counter | model | worker | source tokens sent to a CTranslate2 model (translation and summarization) |
+| babelwire_model_output_tokens_total | counter | model | worker | tokens the model generated |
+| babelwire_model_loads_total | counter | model | worker | model loads (warm-up, reload after eviction) |
+| babelwire_model_load_seconds | histogram | model | worker | time to load a model |
+| babelwire_model_loaded_bytes | gauge | model | worker | loaded model size, summed over live pool processes |
+| babelwire_task_retries_total | counter | queue | worker | retries after a transient broker/database fault |
+| babelwire_queue_depth | gauge | queue | API, worker | messages waiting in `live` / `bulk` (Redis LLEN at scrape) |
+| babelwire_broker_up | gauge | — | API, worker | 1 if Redis answered the scrape |
+| babelwire_jobs | gauge | status | API | jobs in the store by status (queued, running, done, partial, failed) |
+| babelwire_database_up | gauge | — | API | 1 if the store answered the scrape |
+| babelwire_http_requests_total | counter | method, route, code | API | requests by route template and status code |
+| babelwire_http_request_seconds | histogram | method, route | API | request latency |
+| babelwire_api_articles_total | counter | outcome | API | submitted articles: accepted, duplicate, rejected (requests) |
+
+Queue depth is exported by every worker and the API: aggregate it with max(), not sum().
 """
 
 from __future__ import annotations
