@@ -49,7 +49,7 @@ class Scale:
 SCALES = {
     "full": Scale("full", True, 256, 48, 3, 400, 5000, 5, 10_000, 2000),
     "quick": Scale("quick", True, 96, 32, 2, 160, 1000, 3, 10_000, 600),
-    "tiny": Scale("tiny", False, 8, 8, 1, 6, 20, 1, 200, 30),
+    "tiny": Scale("tiny", False, 8, 8, 1, 6, 60, 1, 200, 12),
 }
 
 

@@ -234,6 +234,7 @@ def run(scale: Scale, workdir: Path) -> None:
     texts = sentences(scale.engine_sentences)
     n = scale.engine_output_tokens
 
+    workdir = workdir / "engine"
     with timed() as build_time:
         checkpoint = build_checkpoint(workdir / "hf-checkpoint", shape)
         install_converted(checkpoint, workdir / "store")
@@ -277,6 +278,7 @@ def run(scale: Scale, workdir: Path) -> None:
 
 def sweep(scale: Scale, workdir: Path) -> None:
     """CTranslate2 settings by measurement: tokens/s for beam × intra threads × batch tokens."""
+    workdir = workdir / "engine"
     checkpoint_dir = workdir / "hf-checkpoint"
     if not (workdir / "store" / MODEL_NAME).exists():
         build_checkpoint(checkpoint_dir, MARIAN_BASE if scale.engine_full_size else TOY_SHAPE)
