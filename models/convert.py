@@ -169,7 +169,7 @@ class Languages:
     source_language_token: bool = False
 
 
-def _token_map(tokens: list[str], pattern: re.Pattern[str]) -> dict[str, str]:
+def language_token_map(tokens: list[str], pattern: re.Pattern[str]) -> dict[str, str]:
     """ISO code -> the model's token for it. Where several tokens map to one code, the
     plain one wins over a variant (`>>pt<<` over `>>pt_br<<`, `zho_Hans` over `zho_Hant`)."""
     mapping: dict[str, str] = {}
@@ -206,7 +206,7 @@ def _codes(values: list[str] | None, what: str) -> list[str]:
 
 def _marian_languages(ck: Checkpoint, name_hint: str, sources: list[str], targets: list[str]) -> Languages:
     vocab = _read_json(ck.path / "vocab.json") if "vocab.json" in ck.files else {}
-    tokens = _token_map(list(vocab), MARIAN_TOKEN)
+    tokens = language_token_map(list(vocab), MARIAN_TOKEN)
     tc = ck.tokenizer_config
     said_source = iso_from_code(str(tc.get("source_lang", ""))) if tc.get("source_lang") else None
     said_target = iso_from_code(str(tc.get("target_lang", ""))) if tc.get("target_lang") else None
@@ -265,12 +265,12 @@ def _m2m100_tokens(ck: Checkpoint) -> dict[str, str]:
 
         codes = ck.tokenizer_config.get("language_codes", "m2m100")
         candidates = [f"__{c}__" for c in FAIRSEQ_LANGUAGE_CODES.get(codes, [])]
-    return _token_map(candidates, M2M100_TOKEN)
+    return language_token_map(candidates, M2M100_TOKEN)
 
 
 def _nllb_tokens(ck: Checkpoint) -> dict[str, str]:
     candidates = _tokenizer_json_added(ck.path) + list(ck.tokenizer_config.get("additional_special_tokens") or [])
-    return _token_map([t for t in candidates if NLLB_TOKEN.match(t)], NLLB_TOKEN)
+    return language_token_map([t for t in candidates if NLLB_TOKEN.match(t)], NLLB_TOKEN)
 
 
 def infer_languages(
@@ -316,7 +316,7 @@ def copy_tokenizer(ck: Checkpoint, out_dir: Path) -> TokenizerSpec:
     if "tokenizer.json" in ck.files:
         shutil.copyfile(ck.path / "tokenizer.json", out_dir / "tokenizer.json")
     else:
-        _require_convert_extra()
+        require_convert_extra()
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(ck.path))
@@ -331,7 +331,7 @@ def copy_tokenizer(ck: Checkpoint, out_dir: Path) -> TokenizerSpec:
 # --- conversion ------------------------------------------------------------------------
 
 
-def _require_convert_extra() -> None:
+def require_convert_extra() -> None:
     missing = []
     for module in ("torch", "transformers"):
         try:
@@ -476,7 +476,7 @@ def convert_checkpoint(
     source_codes, target_codes = _codes(sources, "source"), _codes(targets, "target")
     hint = (source_info or {}).get("hub_id", "") or src_dir.name
     langs = infer_languages(ck, task, sources=source_codes, targets=target_codes, name_hint=hint)
-    _require_convert_extra()
+    require_convert_extra()
 
     store_root = Path(store_root)
     store_root.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,9 @@ from models.convert import (
     MARIAN_TOKEN,
     NLLB_TOKEN,
     ConvertError,
-    _token_map,
+    language_token_map,
     convert_checkpoint,
+    require_convert_extra,
 )
 from models.manifest import MANIFEST_FILE, Manifest, ManifestError, TokenizerSpec, validate_name
 
@@ -241,7 +242,7 @@ def install_converted(
 
             vocabulary += json.loads((snapshot / vocab_file).read_text(encoding="utf-8"))
     pattern = {"m2m100": M2M100_TOKEN, "nllb": NLLB_TOKEN}.get(entry.family, MARIAN_TOKEN)
-    tokens = _token_map(vocabulary, pattern)
+    tokens = language_token_map(vocabulary, pattern)
     fields: dict[str, Any] = {}
     if entry.task == "summarization":
         fields["languages"] = list(entry.languages)
@@ -327,8 +328,13 @@ def pull(
             )
     if not target.pinned:
         echo(f"{target.hub_id}: revision {target.revision!r} is not a pinned commit; recording the commit it resolves to")
-    commit, files = resolve_commit(target.hub_id, target.revision, timeout=timeout)
     converted = bool(target.entry and target.entry.converted)
+    if not converted:
+        try:
+            require_convert_extra()  # before downloading gigabytes that could not be converted
+        except ConvertError as exc:
+            raise PullError(str(exc)) from None
+    commit, files = resolve_commit(target.hub_id, target.revision, timeout=timeout)
     wanted = choose_files(files, converted)
     echo(f"downloading {target.hub_id}@{commit[:12]} ({len(wanted)} files)")
     snapshot = download(target.hub_id, commit, wanted, cache_dir=cache_dir, timeout=timeout)
