@@ -6,10 +6,8 @@ Each pull runs `babelwire` in a subprocess whose HF_ENDPOINT points at the stand
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import socket
 from pathlib import Path
 from typing import Any, Callable
