@@ -27,11 +27,12 @@ import logging
 import os
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Protocol
 
 from celery import Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -47,6 +48,7 @@ TASK_NAME = "babelwire.process_article"
 MAX_RETRIES = 6  # transient faults: ~2+4+8+16+32+60 s of outage ride-through (with the default cap)
 RETRY_BASE_S = 2
 MAX_ATTEMPTS = MAX_RETRIES + 3  # deliveries of one job, retries included, before giving up
+SOFT_LIMIT_SLACK_S = 0.05  # Celery's timer starts a little before the task body does
 
 BROKER_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     BrokerOperationalError,
@@ -98,13 +100,20 @@ class ArticleTask(Task):
     """
 
     context_factory: ClassVar[Callable[[], TaskContext] | None] = None
+    # Opens just the store: the worker's main process records hard time limits with it.
+    store_factory: ClassVar[Callable[[], JobStore] | None] = None
     _context: ClassVar[TaskContext | None] = None
+    _failure_store: ClassVar[tuple[int, JobStore] | None] = None
     _context_lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def bind_context(cls, factory: Callable[[], TaskContext] | None) -> None:
+    def bind_context(
+        cls, factory: Callable[[], TaskContext] | None, store_factory: Callable[[], JobStore] | None = None
+    ) -> None:
         cls.context_factory = factory
+        cls.store_factory = store_factory
         cls._context = None
+        cls._failure_store = None
 
     @classmethod
     def warm_up(cls) -> TaskContext:
@@ -123,6 +132,34 @@ class ArticleTask(Task):
         if context is None or context.pid != os.getpid():
             return type(self).warm_up()
         return context
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """The task failed past its own handling: the job must not stay `running`.
+
+        Two ways to get here: retries exhausted (in the pool process), or the hard time limit
+        (in the worker's main process, after Celery killed the pool process — typically a
+        CTranslate2 call that the soft limit could not interrupt). Only the message's own job
+        is touched (`fail_job` leaves finished jobs alone)."""
+        if isinstance(exc, TimeLimitExceeded):
+            error = f"killed at the hard time limit ({self.time_limit or self.app.conf.task_time_limit} s)"
+        else:
+            error = f"gave up: {type(exc).__name__}: {exc}"
+        try:
+            self._store_for_failures().fail_job(task_id, error)
+        except Exception:
+            log.exception("job %s: could not record the failure (%s)", task_id, error)
+
+    def _store_for_failures(self) -> JobStore:
+        cls = type(self)
+        context = cls._context
+        if context is not None and context.pid == os.getpid():
+            return context.store
+        with cls._context_lock:
+            if cls._failure_store is None or cls._failure_store[0] != os.getpid():
+                if cls.store_factory is None:
+                    raise RuntimeError("no store bound")
+                cls._failure_store = (os.getpid(), cls.store_factory())
+            return cls._failure_store[1]
 
 
 def retry_delay(retries: int, max_delay_s: int) -> float:
@@ -160,10 +197,17 @@ def process_article(self: ArticleTask, *args: Any, article: Any = None, **unexpe
         if not claim.proceed:
             log.info("job %s not processed by message %s: %s", claim.job_id, message_id, claim.reason)
             return {"job_id": claim.job_id, "status": claim.status, "skipped": claim.reason}
+        soft_limit = _soft_time_limit(self)
+        started = time.monotonic()
         try:
             result = process(valid, context.engines, context.options)
+            # The pipeline keeps going when one stage fails (a fallback, an error for one
+            # language), and SoftTimeLimitExceeded is an Exception like any other: a result
+            # that arrives past the limit may have had any stage cut short, so it is not kept.
+            if soft_limit and time.monotonic() - started >= soft_limit - SOFT_LIMIT_SLACK_S:
+                raise SoftTimeLimitExceeded()
         except SoftTimeLimitExceeded:
-            error = f"took longer than the soft time limit ({self.soft_time_limit or self.app.conf.task_soft_time_limit} s)"
+            error = f"took longer than the soft time limit ({soft_limit:g} s)"
             context.store.fail_job(claim.job_id, error)
             return {"job_id": claim.job_id, "status": "failed", "error": error}
         except context.transient_errors:
@@ -184,6 +228,12 @@ def process_article(self: ArticleTask, *args: Any, article: Any = None, **unexpe
         log.warning("message %s: transient fault (%s); retry %d in %.1f s",
                     message_id, exc, self.request.retries + 1, delay)
         raise self.retry(exc=exc, countdown=delay)
+
+
+def _soft_time_limit(task: ArticleTask) -> float | None:
+    """The soft limit this message runs under (per-message, else the task's, else the app's)."""
+    per_message = (task.request.timelimit or (None, None))[1]
+    return per_message or task.soft_time_limit or task.app.conf.task_soft_time_limit
 
 
 def _reject(context: TaskContext, message_id: str, raw: Any, queue: str, exc: ArticleError) -> dict[str, Any]:

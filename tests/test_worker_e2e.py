@@ -315,3 +315,27 @@ def test_a_database_outage_is_ridden_through_with_retries(tmp_path: Path, redis_
     finally:
         workers.stop_all()
         drop_pg_database(url)
+
+
+def test_an_article_over_the_soft_time_limit_fails_with_a_readable_error(
+    tmp_path: Path, redis_url: str, workers: WorkerFactory
+) -> None:
+    env = {**make_service_env(tmp_path, f"sqlite:///{tmp_path / 'limits.db'}", redis_url),
+           "BABELWIRE_TASK_SOFT_TIME_LIMIT": "1", "BABELWIRE_TASK_TIME_LIMIT": "20"}
+    workers.start(env, "--concurrency", "1")
+    rng = random.Random(9)
+    long_text = " ".join(toy_article(rng, 40) for _ in range(60))[:95_000]  # seconds of segmenting
+    site = Celery(broker=redis_url)
+    site.send_task("babelwire.process_article", kwargs={"article": {"text": long_text, "lang": "en"}},
+                   queue="live", task_id="too-long")
+    site.send_task("babelwire.process_article", kwargs={"article": toy_articles(1, seed=10)[0]},
+                   queue="live", task_id="fine")
+    site.close()
+    store = Store(env["BABELWIRE_DATABASE_URL"])
+    try:
+        wait_for(lambda: {j.id: j.status for j in jobs(store)} == {"too-long": "failed", "fine": "partial"}, 60,
+                 "both articles")
+        result = store.result("too-long")
+        assert result is not None and result.errors == {"job": "took longer than the soft time limit (1 s)"}
+    finally:
+        store.close()

@@ -46,6 +46,25 @@ def test_a_valid_article_is_processed_once_even_if_delivered_twice(bound) -> Non
     assert result is not None and set(result.summary) == {"en"} and "de" in result.errors
 
 
+def test_a_task_killed_at_the_hard_time_limit_fails_its_job_not_a_finished_one(bound) -> None:
+    from celery.exceptions import TimeLimitExceeded
+
+    store, task = bound
+    article = {"text": "The council approved the budget. It passed late."}
+    task.apply(kwargs={"article": article}, task_id="m-done")
+    from pipeline.article import validate_article
+
+    running = validate_article({"text": "A storm reached the coast. Roads were closed."}, Settings(targets=("de",)).limits)
+    store.start_job(running, "m-killed", "bulk", max_attempts=5)
+    # what Celery's main process calls after killing the pool process at the hard limit
+    task.on_failure(TimeLimitExceeded(30), "m-killed", (), {"article": {}}, None)
+    task.on_failure(TimeLimitExceeded(30), "m-done", (), {"article": article}, None)
+    killed = store.result("m-killed")
+    assert killed is not None and killed.status == "failed" and "hard time limit" in killed.errors["job"]
+    done = store.result("m-done")
+    assert done is not None and done.status == "partial"
+
+
 def test_bad_input_fails_fast_and_is_never_retried(bound, caplog: pytest.LogCaptureFixture) -> None:
     store, task = bound
     with caplog.at_level(logging.WARNING, logger="tasks.process"):

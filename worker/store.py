@@ -395,11 +395,12 @@ class Store:
             job.finished_at = job.updated_at = now
 
     def fail_job(self, job_id: str, error: str) -> None:
+        """Mark an unfinished job failed (a finished one keeps its result)."""
         now = utcnow()
         with self._write() as session:
             session.execute(
                 update(JobRow)
-                .where(JobRow.id == job_id)
+                .where(JobRow.id == job_id, JobRow.status.not_in(sorted(FINISHED)))
                 .values(status=FAILED, error=error, finished_at=now, updated_at=now)
             )
 
