@@ -1,15 +1,19 @@
 """`live_latency_under_backlog_ratio`: a live article's submit-to-done time while thousands
-of bulk articles wait in the queue, over one article's processing time.
+of bulk articles wait in the queue, over that article's own processing time.
 
-A warm `babelwire worker` (default pool and concurrency, toy models, targets qaa,qab) first
-processes a few live articles one at a time on an idle queue: their median processing time
-(`finished_at − started_at`) is the denominator. Then `babelwire enqueue --queue bulk`
-queues the backlog, and live articles are submitted one at a time (`--queue live`) while it
-is being worked off; each one's submit-to-done time (`finished_at − created_at`) is
-measured, and the median is the numerator. The run checks that bulk work was still waiting
-when the last live article finished, or the figure would not be "under backlog".
+A warm `babelwire worker` (default pool and concurrency, toy models, targets qaa,qab) gets
+`babelwire enqueue --queue bulk` of the backlog; while it is being worked off, live articles
+are submitted one at a time (`--queue live`). For each, the store records when it was
+submitted (`created_at`), started and finished: the figure is the median of
+(finished − created) / (finished − started) — 1.0 would mean a live article never waits
+behind the backlog; a worker that served queues first-in first-out would score in the
+hundreds. Processing time is measured on the same busy machine as the wait, so CPU
+contention from the bulk work running beside it does not count as waiting. For reference,
+the same articles' processing time on an idle worker is shown as well.
 
-`full` scale queues 5,000 bulk articles; `quick` fewer (the line's name says how many).
+The run checks that bulk work was still waiting when the last live article finished, or
+the figure would not be "under backlog". `full` scale queues 5,000 bulk articles; `quick`
+fewer (the line's name then says how many).
 """
 
 from __future__ import annotations
@@ -47,7 +51,6 @@ def run(scale: Scale, workdir: Path) -> None:
             with service.worker():
                 live_probe(service, store, probes[0], workdir)  # warm-up
                 idle = [live_probe(service, store, a, workdir) for a in probes[1 : 1 + scale.live_probes + 1]]
-                processing = statistics.median(p for _, p in idle)
 
                 bulk, enqueue_s = service.enqueue(write_jsonl(workdir / "backlog.jsonl", backlog), queue="bulk")
                 bulk_ids = bulk["job_ids"]
@@ -59,15 +62,22 @@ def run(scale: Scale, workdir: Path) -> None:
             store.close()
     if waiting == 0:
         raise RuntimeError("the bulk backlog drained before the live articles finished: queue more")
-    latency = statistics.median(s for s, _ in loaded)
-    note(f"live: one article takes {processing * 1000:.0f} ms to process (idle submit-to-done "
-         f"{statistics.median(s for s, _ in idle) * 1000:.0f} ms); with {len(bulk_ids)} bulk articles queued "
-         f"(enqueued in {enqueue_s:.1f} s, {waiting} still waiting at the end) a live article took "
-         f"{latency * 1000:.0f} ms (median of {len(loaded)})")
+    ratio = statistics.median(total / processing for total, processing in loaded)
+    idle_processing = statistics.median(p for _, p in idle)
+    note(f"live: idle worker: processing {idle_processing * 1000:.0f} ms, submit-to-done "
+         f"{statistics.median(s for s, _ in idle) * 1000:.0f} ms; with {len(bulk_ids)} bulk articles queued "
+         f"(enqueued in {enqueue_s:.1f} s, {waiting} still waiting at the end): processing "
+         f"{statistics.median(p for _, p in loaded) * 1000:.0f} ms, submit-to-done "
+         f"{statistics.median(s for s, _ in loaded) * 1000:.0f} ms (medians of {len(loaded)}); "
+         f"submit-to-done under backlog over idle processing: "
+         f"{statistics.median(s for s, _ in loaded) / idle_processing:.2f}")
     name = "live_latency_under_backlog_ratio"
     if scale.backlog_articles != 5000:
         name += f"_backlog{scale.backlog_articles}"
-    report(name, latency / processing, "ratio")
+    report(name, ratio, "ratio")
+    # the same wait against an idle worker's processing time: contention included
+    report(name.replace("_ratio", "_over_idle_processing"),
+           statistics.median(s for s, _ in loaded) / idle_processing, "ratio")
 
 
 def main() -> None:

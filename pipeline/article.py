@@ -10,6 +10,7 @@ import hashlib
 import json
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -75,7 +76,8 @@ class Article(BaseModel):
             seen.setdefault(normalize_code(code), None)
         return tuple(seen)
 
-    @property
+    # Computed once per (frozen) article: enqueue and the store ask for it several times.
+    @cached_property
     def key(self) -> str:
         """Identity of the job (SPEC §1.2): normalized title and text plus output-changing options."""
         payload = {
@@ -87,6 +89,12 @@ class Article(BaseModel):
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> "Article":
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy.__dict__.pop("key", None)  # the cached key is the original's
+        return copy
 
 
 def _normalize_for_key(text: str) -> str:
