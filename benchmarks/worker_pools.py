@@ -11,6 +11,8 @@ Figures, per configuration:
 - `pool_<cfg>_articles_per_s`   batch throughput (first start → last finish, from the store)
 - `pool_<cfg>_latency_s`        one article on an idle worker (median of 3; enqueue → finish)
 - `pool_<cfg>_rss_mb`           peak RSS of the worker's process tree during the batch
+
+Redis is a private redis-server on a free port, so no other worker on the machine shares the queues.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ import json
 import os
 import random
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-from benchmarks.common import bench_redis_db, news_article, note, report
+from benchmarks.common import news_article, note, report
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "bench-en-de"
@@ -36,6 +41,7 @@ CACHE = Path(os.environ.get("BABELWIRE_BENCH_CACHE", "/tmp/babelwire-bench-pools
 CONFIGS = {
     # name: (pool, concurrency, CTranslate2 threads per process)
     "prefork2x1": ("prefork", 2, 1),
+    "prefork1x2": ("prefork", 1, 2),
     "threads2x2": ("threads", 2, 2),
     "solo1x2": ("solo", 1, 2),
 }
@@ -55,6 +61,35 @@ def model_store() -> Path:
     manifest["input_limit"] = 64  # caps decoding too: a never-ending random model stops at 64 tokens
     manifest_path.write_text(json.dumps(manifest, indent=2))
     return store
+
+
+@contextmanager
+def private_redis(work: Path) -> Iterator[str]:
+    """A redis-server of this run's own on a free port: no other worker on the machine can
+    take (or feed) this benchmark's queues."""
+    import redis
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(work)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def babelwire() -> list[str]:
@@ -136,6 +171,14 @@ def run_config(name: str, articles: list[dict], store_dir: Path, redis_url: str,
         log.close()
 
 
+def redis_flush(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=40)
@@ -147,9 +190,10 @@ def main() -> None:
     articles = [{**news_article(rng, 12), "id": f"b{i}", "lang": "en"} for i in range(args.articles)]
     names = args.configs.split(",")
     results: dict[str, list[dict[str, float]]] = {n: [] for n in names}
-    with bench_redis_db() as redis_url, tempfile.TemporaryDirectory(prefix="bw-pools-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bw-pools-") as tmp, private_redis(Path(tmp)) as redis_url:
         for round_no in range(args.rounds):
             for name in names:
+                redis_flush(redis_url)
                 figures = run_config(name, articles, store_dir, redis_url, Path(tmp))
                 note(f"round {round_no + 1} {name}: {figures}")
                 results[name].append(figures)
