@@ -48,7 +48,7 @@ class Scale:
 
 SCALES = {
     "full": Scale("full", True, 256, 48, 3, 400, 5000, 5, 10_000, 2000),
-    "quick": Scale("quick", True, 96, 32, 2, 160, 1000, 3, 10_000, 600),
+    "quick": Scale("quick", True, 96, 32, 2, 160, 1000, 3, 10_000, 300),
     "tiny": Scale("tiny", False, 8, 8, 1, 6, 60, 1, 200, 12),
 }
 

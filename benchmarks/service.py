@@ -179,6 +179,19 @@ class Worker:
         except psutil.NoSuchProcess:
             return []
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the worker's process tree so far (all threads)."""
+        import psutil
+
+        total = 0.0
+        for proc in self.processes():
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def memory(self) -> tuple[int, int]:
         """(RSS, PSS) summed over the worker's process tree, bytes. PSS splits pages shared
         between the forked pool processes; the RSS sum counts them once per process."""

@@ -10,7 +10,9 @@ figure is peak RSS / model files. The target, `RSS ≤ 1.3 × model files + 300 
 checked and shown as `worker_rss_headroom_mb` (positive: under the target).
 
 RSS summed over forked processes counts pages they share (the interpreter, libraries) once
-per process; the proportional set size (PSS), which splits them, is shown alongside.
+per process; the proportional set size (PSS), which splits them, is shown alongside. Beyond
+`--tiny`, the same is measured for `babelwire worker -P threads` (one process, the models
+loaded once, two tasks at a time), the configuration for memory-bound machines.
 """
 
 from __future__ import annotations
@@ -65,12 +67,14 @@ def run(scale: Scale, workdir: Path, *celery_args: str, label: str = "") -> None
                 rows = wait_final(store, enqueued["job_ids"], timeout=3600)
                 peak_rss, peak_pss = worker.peak_memory()
                 processes = len(worker.processes())
+                loads = worker.log.count("loaded model ")
         finally:
             store.close()
     if any(r.status == "failed" for r in rows):
         raise RuntimeError("articles failed in the RSS run")
     target = 1.3 * model_bytes + 300 * MB
-    note(f"rss{label}: {processes} processes, model files {model_bytes / MB:.0f} MB; RSS idle "
+    note(f"rss{label}: {processes} processes ({loads} 'loaded model' lines in the worker log), "
+         f"model files {model_bytes / MB:.0f} MB; RSS idle "
          f"{idle_rss / MB:.0f} MB, peak {peak_rss / MB:.0f} MB (PSS {peak_pss / MB:.0f} MB); "
          f"target 1.3 × models + 300 MB = {target / MB:.0f} MB")
     report(f"worker_rss_over_model_size{label}", peak_rss / model_bytes, "x")
@@ -81,13 +85,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="quick")
     parser.add_argument("--workdir", type=Path)
-    parser.add_argument("--threads-pool", action="store_true", help="also measure `-P threads`")
     args = parser.parse_args()
+    scale = SCALES[args.scale]
     with tempfile.TemporaryDirectory(prefix="bw-bench-rss-") as tmp:
         workdir = args.workdir or Path(tmp)
-        run(SCALES[args.scale], workdir)
-        if args.threads_pool:
-            run(SCALES[args.scale], workdir, "-P", "threads", label="_threads_pool")
+        run(scale, workdir)
+        if scale.name != "tiny":  # the alternative: one process, models loaded once, two task threads
+            run(scale, workdir, "-P", "threads", label="_threads_pool")
 
 
 if __name__ == "__main__":
