@@ -181,9 +181,11 @@ def process_article(self: ArticleTask, *args: Any, article: Any = None, **unexpe
     queue: str = (self.request.delivery_info or {}).get("routing_key") or "live"
     try:
         try:
-            if args or unexpected:
+            workflow = _drop_workflow(self.request)
+            if args or unexpected or workflow:
                 extra = [f"{len(args)} positional argument(s)"] if args else []
                 extra += [f"argument {name!r}" for name in sorted(unexpected)]
+                extra += [f"workflow field {name!r}" for name in workflow]
                 raise ArticleError(
                     "message", f"unexpected {', '.join(extra)}; send kwargs={{'article': {{...}}}} only"
                 )
@@ -228,6 +230,20 @@ def process_article(self: ArticleTask, *args: Any, article: Any = None, **unexpe
         log.warning("message %s: transient fault (%s); retry %d in %.1f s",
                     message_id, exc, self.request.retries + 1, delay)
         raise self.retry(exc=exc, countdown=delay)
+
+
+WORKFLOW_FIELDS = ("callbacks", "errbacks", "chain", "chord")
+
+
+def _drop_workflow(request: Any) -> list[str]:
+    """Remove the callbacks, errbacks, chain and chord a message carries; returns which it had.
+
+    This task ends no workflow: a message must not make the worker publish other messages
+    (to any task, with any serializer) after it has run."""
+    present = [name for name in WORKFLOW_FIELDS if getattr(request, name, None)]
+    for name in present:
+        setattr(request, name, None)
+    return present
 
 
 def _soft_time_limit(task: ArticleTask) -> float | None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from datetime import datetime
 from typing import Any
 
 from queue import Empty
@@ -58,13 +59,61 @@ def envelope_problem(message: Any) -> str | None:
     properties = message.get("properties")
     if not isinstance(properties, dict) or "delivery_tag" not in properties:
         return "no properties.delivery_tag"
-    if not isinstance(properties.get("delivery_info", {}), dict):
+    if not isinstance(properties.get("delivery_info"), dict):  # kombu reads it with [] (a KeyError)
         return "properties.delivery_info is not an object"
     if not isinstance(message.get("body", ""), str):
         return "body is not a string"
     if not isinstance(message.get("headers") or {}, dict):
         return "headers is not an object"
     return None
+
+
+MAX_TASK_ID_CHARS = 64  # a task id is the job's id: jobs.id is VARCHAR(64)
+
+
+def task_message_problem(message: dict[str, Any]) -> str | None:
+    """Why a message on a task queue cannot be a babelwire task message, or None.
+
+    Checks the Celery protocol-2 headers that Celery uses after it has reserved a pool slot
+    for the message: a wrong `timelimit` there raises outside Celery's error handling and
+    the slot is never given back (the worker stops taking work). A message without a `task`
+    header would be read as protocol 1 (Celery < 4), which nothing of ours sends."""
+    headers = message.get("headers") or {}
+    if message.get("content-type") != "application/json":
+        # refused before anything is decoded (Celery's own refusal would log the body)
+        return f"content type {str(message.get('content-type'))[:80]!r}: JSON only"
+    if "compression" in headers:
+        # kombu would decompress it in the worker's main process: a small bomb, a dead worker
+        return "compressed messages are not accepted"
+    if "task" not in headers:
+        return "no task header (not a Celery protocol 2 task message)"
+    task_id = headers.get("id")
+    if not isinstance(task_id, str) or not 0 < len(task_id) <= MAX_TASK_ID_CHARS:
+        return f"headers.id must be a string of 1 to {MAX_TASK_ID_CHARS} characters"
+    timelimit = headers.get("timelimit")
+    if timelimit is not None and not (
+        isinstance(timelimit, list) and len(timelimit) == 2 and all(_seconds_or_none(t) for t in timelimit)
+    ):
+        return "headers.timelimit must be [hard, soft] in seconds (or null each)"
+    retries = headers.get("retries")
+    if retries is not None and (type(retries) is not int or retries < 0):
+        return "headers.retries must be a non-negative integer"
+    for name in ("eta", "expires"):
+        if headers.get(name) is not None and not _iso_datetime(headers[name]):
+            return f"headers.{name} must be an ISO 8601 date and time"
+    return None
+
+
+def _iso_datetime(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _seconds_or_none(value: Any) -> bool:
+    return value is None or (type(value) in (int, float) and 0 < value < float("inf"))
 
 
 class GuardedRedisChannel(kombu_redis.Channel):
@@ -93,10 +142,41 @@ class GuardedRedisChannel(kombu_redis.Channel):
             _log_dropped(exc)
             raise Empty() from None
 
+    def basic_consume(self, queue: str, no_ack: bool, callback: Any, consumer_tag: str, **kwargs: Any) -> Any:
+        """A well-formed envelope whose content breaks Celery's message handling (a body of
+        `null` or `5`: Celery tests `'args' in body` before any of its own error handling) is
+        rejected here. Without this, the error escapes with the message already counted as
+        delivered: its prefetch slot is never freed and the worker silently stops consuming."""
+
+        def guarded(message: Any) -> Any:
+            try:
+                return callback(message)
+            except Exception as exc:
+                # KeyError is a "connection error" to kombu's Redis transport, but raised from
+                # handling one message it is about that message; real connection faults propagate.
+                if isinstance(exc, self.connection_errors) and not isinstance(exc, KeyError):
+                    raise
+                _reject_unhandled(message, exc)
+                return None
+
+        return super().basic_consume(queue, no_ack, guarded, consumer_tag, **kwargs)
+
 
 def _log_dropped(exc: BaseException) -> None:
     log.error("dropped an item from a Redis queue that is not a Celery message (%s: %s)",
               type(exc).__name__, str(exc)[:200])
+
+
+def _reject_unhandled(message: Any, exc: BaseException) -> None:
+    """Log (with its task id, never its body) and reject, without requeueing, a message that
+    failed in Celery's own handling: delivered again, it would fail again."""
+    headers = message.headers if isinstance(message.headers, dict) else {}
+    task_id = headers.get("id")
+    log.error("rejected message %s (task %r) that Celery could not handle (%s: %s)",
+              task_id, headers.get("task"), type(exc).__name__, str(exc)[:200],
+              extra={"task_id": task_id if isinstance(task_id, str) else None}, exc_info=True)
+    if not message.acknowledged:
+        message.reject(requeue=False)
 
 
 class GuardedRedisTransport(kombu_redis.Transport):
@@ -107,6 +187,19 @@ class GuardedRedisTransport(kombu_redis.Transport):
         if problem is not None:
             _log_dropped(ValueError(problem))
             return
+        # task queues only: remote-control (pidbox) messages have no task headers
+        problem = task_message_problem(message) if queue in QUEUES else None
+        if problem is not None:
+            task_id = message["headers"].get("id") if isinstance(message.get("headers"), dict) else None
+            shown = task_id[:MAX_TASK_ID_CHARS] if isinstance(task_id, str) else None
+            log.error("dropped message %s from queue %s: %s", shown, queue, problem, extra={"task_id": shown})
+            return
+        if queue in QUEUES:
+            # Where kombu puts the message back if its worker is lost (it restores by exchange
+            # and routing key) and the queue its job records: the queue it was taken from, not
+            # whatever the message claims (a routing key that is an object breaks the restore).
+            properties = message["properties"]
+            properties["delivery_info"] = {**properties["delivery_info"], "exchange": "", "routing_key": queue}
         super()._deliver(message, queue)
 
 
