@@ -129,6 +129,9 @@ def validate_article(data: Any, limits: Limits = Limits()) -> Article:
         value = data.get(name)
         if isinstance(value, str) and len(value) > limit:
             raise ArticleError(name, f"at most {limit:,} characters (got {len(value):,})")
+        if isinstance(value, str) and "\0" in value:  # PostgreSQL cannot store it in a text column
+            position = value.index("\0")
+            raise ArticleError(name, f"must not contain NUL characters (\\x00, first at position {position:,})")
     targets = data.get("targets")
     if isinstance(targets, str):  # "de,fr" from a CSV cell or a form
         data = {**data, "targets": [t for t in targets.split(",") if t.strip()]}

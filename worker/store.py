@@ -188,7 +188,9 @@ def malformed_key(raw: Any) -> str:
 
 
 def _text_or_none(value: Any, limit: int) -> str | None:
-    return value[:limit] if isinstance(value, str) else None
+    """A field of an article that failed validation, as far as it can be stored (PostgreSQL
+    refuses NUL characters in text)."""
+    return value.replace("\0", "")[:limit] if isinstance(value, str) else None
 
 
 class Store:
