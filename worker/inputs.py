@@ -19,6 +19,9 @@ from pipeline.article import article_from_text
 
 PAGE_SUFFIXES = (".txt", ".md")
 MAX_LINE_CHARS = 2_000_000  # far above any valid article; stops a runaway line early
+# UTF-8, and a byte-order mark at the start of a file is skipped: Excel's "CSV UTF-8" and
+# many Windows tools write one, and it would otherwise hide the first CSV column's name
+ENCODING = "utf-8-sig"
 
 
 @dataclass
@@ -38,12 +41,12 @@ def read_inputs(path: str) -> Iterator[InputRecord]:
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in PAGE_SUFFIXES)
         for i, f in enumerate(files, 1):
-            yield _read_page(f.read_text(encoding="utf-8", errors="replace"), i, f.name)
+            yield _read_page(f.read_text(encoding=ENCODING, errors="replace"), i, f.name)
         return
     if not p.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
     suffix = p.suffix.lower()
-    with p.open(encoding="utf-8", errors="replace", newline="") as fh:
+    with p.open(encoding=ENCODING, errors="replace", newline="") as fh:
         if suffix == ".jsonl":
             yield from _read_jsonl(fh, p.name)
         elif suffix == ".json":
