@@ -5,7 +5,8 @@ FFN 2048, 32k vocabulary, random weights, built here with transformers), the sam
 sentences, and produce exactly the same number of tokens per sentence:
 
 - transformers: PyTorch float32, greedy (`num_beams=1`), `min_new_tokens = max_new_tokens`,
-  batches of 32 sentences sorted by length (what a careful user writes), MarianTokenizer;
+  batches of 32 sentences sorted by length (what a careful user writes), MarianTokenizer,
+  on the device babelwire uses (the GPU when there is one);
 - babelwire: the checkpoint converted with CTranslate2's converter (int8), installed in a
   model store with its manifest, driven through `ModelEngines.translate` — the tokenizer,
   routing, one `translate_batch` call with token-based batches — with the worker's settings.
@@ -146,14 +147,15 @@ def install_converted(checkpoint: Path, store_dir: Path, name: str = MODEL_NAME)
 class TransformersSide:
     """What a user running transformers themselves would write."""
 
-    def __init__(self, checkpoint: Path, threads: int):
+    def __init__(self, checkpoint: Path, threads: int, device: str = "cpu"):
         import torch
         from transformers import MarianMTModel, MarianTokenizer
 
         torch.set_num_threads(threads)
         self.torch = torch
+        self.device = device
         self.tokenizer = MarianTokenizer.from_pretrained(str(checkpoint))
-        self.model = MarianMTModel.from_pretrained(str(checkpoint), dtype=torch.float32).eval()
+        self.model = MarianMTModel.from_pretrained(str(checkpoint), dtype=torch.float32).eval().to(device)
 
     def translate(self, texts: Sequence[str], new_tokens: int) -> tuple[list[str], list[int]]:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -161,7 +163,7 @@ class TransformersSide:
         lengths: list[int] = []
         for start in range(0, len(order), HF_BATCH_SIZE):
             batch = order[start : start + HF_BATCH_SIZE]
-            inputs = self.tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True)
+            inputs = self.tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True).to(self.device)
             with self.torch.inference_mode():
                 generated = self.model.generate(
                     **inputs, num_beams=1, do_sample=False,
@@ -240,11 +242,12 @@ def run(scale: Scale, workdir: Path) -> None:
         install_converted(checkpoint, workdir / "store")
     note(f"engine: built and converted a {shape.label} checkpoint in {build_time():.0f} s")
 
-    hf = TransformersSide(checkpoint, threads)
     sides = {
         beam: BabelwireSide(workdir / "store", settings.threads, beam, settings.translation_max_batch_tokens)
         for beam in sorted({1, settings.translation_beam_size})
     }
+    # transformers runs where babelwire runs: on the GPU when there is one (still float32)
+    hf = TransformersSide(checkpoint, threads, sides[1].engines.cache.device)
     for side in sides.values():
         side.set_output_tokens(n)
 
@@ -265,8 +268,8 @@ def run(scale: Scale, workdir: Path) -> None:
 
     tokens = len(texts) * n
     hf_rate = tokens / hf_best
-    note(f"engine: {len(texts)} sentences × {n} tokens; transformers float32 greedy, {threads} torch "
-         f"threads: {hf_rate:.0f} tokens/s")
+    note(f"engine: {len(texts)} sentences × {n} tokens; transformers float32 greedy on {hf.device}, "
+         f"{threads} torch threads: {hf_rate:.0f} tokens/s")
     for beam in sides:
         note(f"engine: babelwire {sides[beam].device}, beam {beam}, threads {settings.threads or 'auto'}, "
              f"max_batch_tokens {settings.translation_max_batch_tokens}: {tokens / bw_best[beam]:.0f} tokens/s")
@@ -288,7 +291,7 @@ def sweep(scale: Scale, workdir: Path) -> None:
     tokens = len(texts) * n
     for threads in (1, 2, 0):
         for beam in (1, 2, 4):
-            for batch_tokens in (512, 1024, 2048, 4096, 8192):
+            for batch_tokens in (1024, 4096):
                 side = BabelwireSide(workdir / "store", threads, beam, batch_tokens)
                 side.set_output_tokens(n)
                 side.translate(texts[:4])
