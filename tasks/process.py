@@ -170,8 +170,10 @@ def retry_delay(retries: int, max_delay_s: int) -> float:
 
 
 @shared_task(bind=True, base=ArticleTask, name=TASK_NAME, max_retries=MAX_RETRIES, ignore_result=True)
-def process_article(self: ArticleTask, *args: Any, article: Any = None, **unexpected: Any) -> dict[str, Any]:
-    """Process the article in kwargs `{"article": {...}}` (SPEC §3.1) and store its result."""
+def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **unexpected: Any) -> dict[str, Any]:
+    """Process the article in kwargs `{"article": {...}}` (SPEC §3.1) and store its result.
+
+    (`self` is positional-only: a message's kwargs may use any name, "self" included.)"""
     try:
         context = self.context
     except Exception as exc:  # the process could not open its store or models: not the message's fault

@@ -85,6 +85,8 @@ def hostile_messages(marker: Path) -> dict[str, tuple[bytes, str]]:
     add("positional", "failed", task_body(args=[good]))
     add("positional-and-kwargs", "failed", task_body(args=[1, 2], kwargs={"article": article()}))
     add("extra-kwarg", "failed", task_body(kwargs={"article": article(), "models_dir": "/etc"}))
+    # Celery's own call wrapper in the worker takes `self`: refused there, logged with the id
+    add("kwarg-named-self", "logged", task_body(kwargs={"article": article(), "self": None}))
     add("model-path", "failed", task_body(kwargs={"article": {**article(), "model": "../../etc/passwd"}}))
     # unknown or malformed task names
     add("unknown-task", "logged", task_body(args=["touch /tmp/x"]), task="os.system")
