@@ -9,7 +9,8 @@
 - `service_env`       environment for babelwire subprocesses: broker, database, an empty
                       models dir, default targets, short time limits. Copy and extend it.
 - `cli`               run `babelwire ARGS` in a subprocess with an environment; returns the
-                      CompletedProcess (text mode).
+                      CompletedProcess (text mode). `cli_in_process`: the same through Typer's
+                      runner in the test process (returncode/stdout/stderr), much faster.
 - `workers`           a factory: `workers.start(env, *celery_args)` starts `babelwire worker`
                       in its own process group and waits until it consumes; `.kill()` is
                       SIGKILL of the whole group, `.stop()` a warm shutdown. Every worker a
@@ -162,6 +163,36 @@ def run_cli(args: list[str], env: dict[str, str], input: str | None = None, time
 @pytest.fixture
 def cli() -> Any:
     return run_cli
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli_in_process(args: list[str], env: dict[str, str], input: str | None = None) -> CliResult:
+    """`babelwire ARGS` in this process (Typer's runner): the same code path as `run_cli`
+    without a new interpreter. Only BABELWIRE_* variables of `env` are applied."""
+    from typer.testing import CliRunner
+
+    from worker.cli import app
+    from worker.config import get_settings
+
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("BABELWIRE_")}
+    overrides.update({k: v for k, v in env.items() if k.startswith("BABELWIRE_")})
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, args, env=overrides, input=input, catch_exceptions=False)
+    finally:
+        get_settings.cache_clear()
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def cli_in_process() -> Any:
+    return run_cli_in_process
 
 
 @dataclass

@@ -20,7 +20,7 @@ def lengths(redis_url: str) -> dict[str, int]:
         client.close()
 
 
-def test_every_input_format_streams_into_the_queue(tmp_path: Path, service_env: dict[str, str], cli: Any, redis_url: str) -> None:
+def test_every_input_format_streams_into_the_queue(tmp_path: Path, service_env: dict[str, str], cli_in_process: Any, redis_url: str) -> None:
     pages = tmp_path / "pages"
     pages.mkdir()
     (pages / "one.txt").write_text("Council approves budget\n\nThe council approved the budget on Tuesday.")
@@ -32,19 +32,19 @@ def test_every_input_format_streams_into_the_queue(tmp_path: Path, service_env: 
     listing.write_text(json.dumps([{"text": "A list item article."}, {"text": "Another one."}]))
 
     for path, accepted in ((pages, 2), (csv, 1), (listing, 2)):
-        run = cli(["enqueue", str(path), "--json"], service_env)
+        run = cli_in_process(["enqueue", str(path), "--json"], service_env)
         assert run.returncode == 0, run.stderr
         assert json.loads(run.stdout)["accepted"] == accepted
-    stdin = cli(["enqueue", "-", "--queue", "live", "--json"], service_env, input='{"text": "From standard input."}\n')
+    stdin = cli_in_process(["enqueue", "-", "--queue", "live", "--json"], service_env, input='{"text": "From standard input."}\n')
     assert stdin.returncode == 0 and json.loads(stdin.stdout)["accepted"] == 1
     assert lengths(redis_url) == {"live": 1, "bulk": 5}
 
 
-def test_targets_from_the_command_line_change_the_job(tmp_path: Path, service_env: dict[str, str], cli: Any) -> None:
+def test_targets_from_the_command_line_change_the_job(tmp_path: Path, service_env: dict[str, str], cli_in_process: Any) -> None:
     path = tmp_path / "a.jsonl"
     path.write_text('{"text": "The council approved the budget."}\n')
-    first = json.loads(cli(["enqueue", str(path), "--json"], service_env).stdout)
-    other = json.loads(cli(["enqueue", str(path), "--to", "es", "--json"], service_env).stdout)
+    first = json.loads(cli_in_process(["enqueue", str(path), "--json"], service_env).stdout)
+    other = json.loads(cli_in_process(["enqueue", str(path), "--to", "es", "--json"], service_env).stdout)
     assert first["accepted"] == other["accepted"] == 1 and first["job_ids"] != other["job_ids"]
     store = Store(service_env["BABELWIRE_DATABASE_URL"])
     try:
@@ -54,7 +54,7 @@ def test_targets_from_the_command_line_change_the_job(tmp_path: Path, service_en
         store.close()
 
 
-def test_usage_errors_exit_2(tmp_path: Path, service_env: dict[str, str], cli: Any) -> None:
+def test_usage_errors_exit_2(tmp_path: Path, service_env: dict[str, str], cli_in_process: Any) -> None:
     path = tmp_path / "a.jsonl"
     path.write_text('{"text": "x"}\n')
     cases = [
@@ -64,38 +64,38 @@ def test_usage_errors_exit_2(tmp_path: Path, service_env: dict[str, str], cli: A
         (["export", "--since", "last tuesday"], "--since"),
     ]
     for args, message in cases:
-        run = cli(args, service_env)
+        run = cli_in_process(args, service_env)
         assert run.returncode == 2, (args, run.stdout, run.stderr)
         assert message in run.stderr
     bad_env = {**service_env, "BABELWIRE_TASK_TIME_LIMIT": "10", "BABELWIRE_TASK_SOFT_TIME_LIMIT": "5",
                "BABELWIRE_BROKER_VISIBILITY_TIMEOUT": "10"}
-    run = cli(["enqueue", str(path)], bad_env)
+    run = cli_in_process(["enqueue", str(path)], bad_env)
     assert run.returncode == 2 and "VISIBILITY_TIMEOUT" in run.stderr
 
 
-def test_status_of_an_unknown_job_exits_1(service_env: dict[str, str], cli: Any) -> None:
-    run = cli(["status", "no-such-job", "--json"], service_env)
+def test_status_of_an_unknown_job_exits_1(service_env: dict[str, str], cli_in_process: Any) -> None:
+    run = cli_in_process(["status", "no-such-job", "--json"], service_env)
     assert run.returncode == 1 and "no job" in run.stderr
-    counts = cli(["status", "--json"], service_env)
+    counts = cli_in_process(["status", "--json"], service_env)
     assert counts.returncode == 0
     assert json.loads(counts.stdout) == {"counts": {"queued": 0, "running": 0, "done": 0, "partial": 0, "failed": 0}}
 
 
 def test_messages_that_never_went_out_are_sent_by_the_next_enqueue(
-    tmp_path: Path, service_env: dict[str, str], cli: Any, redis_url: str
+    tmp_path: Path, service_env: dict[str, str], cli_in_process: Any, redis_url: str
 ) -> None:
     path = tmp_path / "a.jsonl"
     path.write_text("".join(json.dumps({"text": f"Article number {i} about the budget."}) + "\n" for i in range(3)))
     broker_down = {**service_env, "BABELWIRE_BROKER_URL": "redis://127.0.0.1:1/0"}
-    failed = cli(["enqueue", str(path), "--json"], broker_down, timeout=120)
+    failed = cli_in_process(["enqueue", str(path), "--json"], broker_down)
     assert failed.returncode == 1
     assert "enqueue the same input again" in failed.stderr
     assert lengths(redis_url) == {"live": 0, "bulk": 0}
 
-    again = cli(["enqueue", str(path), "--json"], service_env)
+    again = cli_in_process(["enqueue", str(path), "--json"], service_env)
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["duplicates"] == 3 and report["accepted"] == 0
     assert lengths(redis_url)["bulk"] == 3  # the rows existed, their messages had not gone out
-    third = cli(["enqueue", str(path), "--json"], service_env)
+    third = cli_in_process(["enqueue", str(path), "--json"], service_env)
     assert json.loads(third.stdout)["duplicates"] == 3 and lengths(redis_url)["bulk"] == 3

@@ -68,12 +68,14 @@ def store(service_env: dict[str, str]):
 
 
 def test_forty_articles_end_done_in_every_target_and_export_one_line_each(
-    tmp_path: Path, service_env: dict[str, str], toy_models_dir: Path, workers: WorkerFactory, cli: Any, store: Store
+    tmp_path: Path, service_env: dict[str, str], toy_models_dir: Path, workers: WorkerFactory, cli: Any, cli_in_process: Any,
+    store: Store,
 ) -> None:
     env = {**service_env, "BABELWIRE_MODELS_DIR": str(toy_models_dir)}
     articles = toy_articles(40, seed=1)
     path = write_jsonl(tmp_path / "forty.jsonl", articles)
     workers.start(env)
+    # the real entry point once (a subprocess); the other commands run in-process
     run = cli(["enqueue", str(path), "--to", "qaa,qab", "--wait", "--timeout", "180", "--json"], env)
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
@@ -81,7 +83,7 @@ def test_forty_articles_end_done_in_every_target_and_export_one_line_each(
     assert (report["done"], report["partial"], report["failed"]) == (40, 0, 0)
     assert len(set(report["job_ids"])) == 40
 
-    exported = cli(["export"], env)
+    exported = cli_in_process(["export"], env)
     assert exported.returncode == 0, exported.stderr
     lines = [json.loads(l) for l in exported.stdout.splitlines()]
     assert len(lines) == 40
@@ -93,24 +95,24 @@ def test_forty_articles_end_done_in_every_target_and_export_one_line_each(
         assert r["models"]["qaa"] == "toy-en-qaa" and r["models"]["qab"] == "toy-en-qab"
         assert r["source_lang"] == "en" and r["errors"] == {}
 
-    only = cli(["export", "--lang", "qab", "-o", str(tmp_path / "qab.jsonl")], env)
+    only = cli_in_process(["export", "--lang", "qab", "-o", str(tmp_path / "qab.jsonl")], env)
     assert only.returncode == 0, only.stderr
     qab = [json.loads(l) for l in (tmp_path / "qab.jsonl").read_text().splitlines()]
     assert len(qab) == 40 and all(set(r["summary"]) == {"qab"} for r in qab)
 
-    status = cli(["status", "--json"], env)
+    status = cli_in_process(["status", "--json"], env)
     assert json.loads(status.stdout)["counts"]["done"] == 40
-    one = cli(["status", report["job_ids"][0], "--json"], env)
+    one = cli_in_process(["status", report["job_ids"][0], "--json"], env)
     assert json.loads(one.stdout)["job_id"] == report["job_ids"][0]
     assert store.row_counts() == {"articles": 40, "jobs": 40, "texts": 40 * 6}
 
 
 def test_the_same_file_twice_is_all_duplicates_and_nothing_is_processed_again(
-    tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli: Any, store: Store, redis_url: str
+    tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli_in_process: Any, store: Store, redis_url: str
 ) -> None:
     path = write_jsonl(tmp_path / "twice.jsonl", toy_articles(12, seed=2))
     workers.start(service_env)
-    first = cli(["enqueue", str(path), "--wait", "--timeout", "120", "--json"], service_env)
+    first = cli_in_process(["enqueue", str(path), "--wait", "--timeout", "120", "--json"], service_env)
     assert first.returncode == 0, first.stderr
     first_report = json.loads(first.stdout)
     assert first_report["accepted"] == 12
@@ -118,7 +120,7 @@ def test_the_same_file_twice_is_all_duplicates_and_nothing_is_processed_again(
     assert first_report["partial"] == 12
     rows_before = store.row_counts()
 
-    second = cli(["enqueue", str(path), "--wait", "--timeout", "60", "--json"], service_env)
+    second = cli_in_process(["enqueue", str(path), "--wait", "--timeout", "60", "--json"], service_env)
     assert second.returncode == 0, second.stderr
     report = json.loads(second.stdout)
     assert report["accepted"] == 0 and report["duplicates"] == 12
@@ -130,7 +132,7 @@ def test_the_same_file_twice_is_all_duplicates_and_nothing_is_processed_again(
 
 
 def test_mixed_good_and_malformed_lines(
-    tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli: Any, store: Store
+    tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli_in_process: Any, store: Store
 ) -> None:
     env = {**service_env, "BABELWIRE_MAX_TEXT_CHARS": "3000"}
     good = toy_articles(4, seed=3)
@@ -150,7 +152,7 @@ def test_mixed_good_and_malformed_lines(
     ]
     path = write_jsonl(tmp_path / "mixed.jsonl", lines)
     workers.start(env)
-    run = cli(["enqueue", str(path), "--wait", "--timeout", "120", "--json"], env)
+    run = cli_in_process(["enqueue", str(path), "--wait", "--timeout", "120", "--json"], env)
     assert run.returncode == 1, run.stderr
     report = json.loads(run.stdout)
     assert report["accepted"] == 4 and report["partial"] + report["done"] == 4 and report["failed"] == 0
@@ -167,7 +169,7 @@ def test_mixed_good_and_malformed_lines(
     assert store.row_counts()["jobs"] == 4
 
     # humans get the same, line and reason on stderr
-    again = cli(["enqueue", str(path)], env)
+    again = cli_in_process(["enqueue", str(path)], env)
     assert again.returncode == 1
     assert "mixed.jsonl:6: text: at most 3,000 characters (got 5,000)" in again.stderr
     assert "accepted 0, duplicates 4, rejected 8" in again.stdout
@@ -217,14 +219,14 @@ def test_messages_from_outside_malformed_ones_included_never_kill_the_worker(
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
-    tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli: Any, store: Store, redis_url: str
+    tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli_in_process: Any, store: Store, redis_url: str
 ) -> None:
     # a short visibility timeout, so the killed worker's unacked message comes back quickly
     env = {**service_env, "BABELWIRE_TASK_SOFT_TIME_LIMIT": "4", "BABELWIRE_TASK_TIME_LIMIT": "5",
            "BABELWIRE_BROKER_VISIBILITY_TIMEOUT": "8"}
     n = 60
     path = write_jsonl(tmp_path / "kill.jsonl", toy_articles(n, seed=5))
-    run = cli(["enqueue", str(path), "--json"], env)
+    run = cli_in_process(["enqueue", str(path), "--json"], env)
     assert run.returncode == 0, run.stderr
     worker = workers.start(env, "--pool", "solo")
 
@@ -252,18 +254,18 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
 
 
 def test_live_articles_overtake_a_bulk_backlog(
-    tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli: Any, store: Store, redis_url: str
+    tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli_in_process: Any, store: Store, redis_url: str
 ) -> None:
     concurrency = 2
     bulk = write_jsonl(tmp_path / "bulk.jsonl", toy_articles(1000, seed=6))
     live = write_jsonl(tmp_path / "live.jsonl", toy_articles(5, seed=7))
-    run = cli(["enqueue", str(bulk), "--queue", "bulk", "--json"], service_env)
+    run = cli_in_process(["enqueue", str(bulk), "--queue", "bulk", "--json"], service_env)
     assert run.returncode == 0 and json.loads(run.stdout)["accepted"] == 1000
     assert queue_lengths(redis_url) == {"live": 0, "bulk": 1000}  # one message each, in its queue
     workers.start(service_env, "--concurrency", str(concurrency))
     wait_for(lambda: sum(j.status != "queued" for j in jobs(store)) >= 20, 60, "the worker to be busy with bulk")
 
-    run = cli(["enqueue", str(live), "--queue", "live", "--json"], service_env)
+    run = cli_in_process(["enqueue", str(live), "--queue", "live", "--json"], service_env)
     assert run.returncode == 0, run.stderr
     live_ids = set(json.loads(run.stdout)["job_ids"])
     wait_for(lambda: all(j.status in ("done", "partial") for j in jobs(store) if j.id in live_ids), 60,
