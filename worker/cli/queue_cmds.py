@@ -385,6 +385,27 @@ def export(
 # --- worker ----------------------------------------------------------------------------------
 
 
+# Process model (measured by benchmarks/worker_pools.py on the 2-core build machine, a
+# Marian-base shaped en→de model, int8, 24 articles; best of 2 interleaved rounds):
+#
+#   pool / processes × CTranslate2 threads   articles/s   peak RSS
+#   prefork 2 × 1                             0.55         550 MB
+#   prefork 1 × 2                             0.43         339 MB
+#   solo    1 × 2                             0.38         234 MB
+#   threads 2 × 2 (one shared model)          0.33         235 MB
+#
+# prefork with one process per core and one CTranslate2 thread each is the default: the
+# fastest (the pipeline's Python stages — cleaning, segmentation, the store — run in
+# parallel too, which threads cannot do under the GIL and solo does not do at all), and
+# the only pool that enforces the soft/hard time limits and survives a crash in native
+# code (the pool process dies, its message is redelivered). It costs one copy of the
+# models per process. Sizing: N cores → `-c N` (BABELWIRE_THREADS=0 gives each process
+# cores/N threads); when memory is short, fewer processes with more threads each
+# (`-c 2` with BABELWIRE_THREADS=N/2). GPU: `-c 1` per GPU (BABELWIRE_DEVICE=cuda): one
+# process owns the models on the device and CTranslate2 batches on it; more processes
+# would each hold a copy in GPU memory. Add processes for CPU stages only if the GPU idles.
+
+
 def worker_argv(settings: Settings, extra: list[str]) -> list[str]:
     """`celery worker` arguments: our defaults first, the user's after (Click: last one wins)."""
     from worker.celery_app import QUEUES
