@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import time
 from datetime import datetime
 from typing import Any
@@ -222,6 +223,17 @@ class GuardedRedisTransport(kombu_redis.Transport):
         super()._deliver(message, queue)
 
 
+REDIS_SCHEMES = ("redis://", "rediss://")
+
+
+def broker_tls(broker_url: str) -> dict[str, Any] | bool:
+    """TLS for a `rediss://` broker: the server's certificate is verified. (kombu's own default
+    for a bare rediss:// URL is not to verify, which lets anyone in the middle read and write the
+    queues.) TLS options in the URL's query string — `ssl_ca_certs=/path/ca.pem`, or an explicit
+    `ssl_cert_reqs=none` — take the place of this default, as they come from the environment."""
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED} if broker_url.startswith("rediss://") else False
+
+
 def visibility_timeout(settings: Settings) -> int:
     """Seconds before Redis hands an unacked message to another worker."""
     return settings.broker_visibility_timeout or 2 * settings.task_time_limit + 60
@@ -267,10 +279,12 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
         broker_connection_retry_on_startup=True,
-        # redis:// gets the guarded channel above (other schemes, e.g. sentinel://, are left as they are)
+        # redis:// and rediss:// get the guarded channel above (other schemes, e.g. sentinel://,
+        # are left as they are)
         broker_transport=(
-            f"{__name__}:GuardedRedisTransport" if settings.broker_url.startswith("redis://") else None
+            f"{__name__}:GuardedRedisTransport" if settings.broker_url.startswith(REDIS_SCHEMES) else None
         ),
+        broker_use_ssl=broker_tls(settings.broker_url),
         broker_transport_options={
             "visibility_timeout": vt,
             "queue_order_strategy": "priority",
