@@ -183,14 +183,19 @@ def job_options(article: Article) -> dict[str, Any]:
 
 def malformed_key(raw: Any) -> str:
     """A stable identity for a message that failed validation (so a re-delivery is no new job)."""
-    blob = json.dumps({"malformed": raw}, sort_keys=True, ensure_ascii=False, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:32]
+    blob = json.dumps({"malformed": raw}, sort_keys=True, ensure_ascii=False, default=str)
+    # a message's JSON can carry lone surrogates ("\ud800"), which are not UTF-8
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _storable(text: str) -> str:
+    """Text from a message that failed validation, as the database can store it: no NUL
+    characters (PostgreSQL refuses them), no lone surrogates (not UTF-8)."""
+    return text.replace("\0", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def _text_or_none(value: Any, limit: int) -> str | None:
-    """A field of an article that failed validation, as far as it can be stored (PostgreSQL
-    refuses NUL characters in text)."""
-    return value.replace("\0", "")[:limit] if isinstance(value, str) else None
+    return _storable(value)[:limit] if isinstance(value, str) else None
 
 
 class Store:
@@ -409,6 +414,7 @@ class Store:
     def record_malformed(self, message_id: str, raw: dict[str, Any], queue: str, error: str) -> str:
         """Store a failed job for a message whose article does not validate. Returns the job id."""
         key = malformed_key(raw)
+        error = _storable(error)  # it can quote the message's field names
         now = utcnow()
         with self._write() as session:
             session.execute(
