@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,11 @@ class CatalogueEntry:
         return pairs
 
     def serves(self, source: str, target: str) -> bool:
-        return self.task == "translation" and (source, target) in self.translation_pairs()
+        if self.task != "translation":
+            return False
+        return (source, target) in self.pairs or (
+            source != target and source in self.sources and target in self.targets
+        )
 
     @property
     def many_to_many(self) -> bool:
@@ -211,13 +216,19 @@ class Catalogue:
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
-    return Catalogue.load(path)
+    return Catalogue.load(path) if path is not None else _shipped_catalogue()
+
+
+@lru_cache(maxsize=1)
+def _shipped_catalogue() -> Catalogue:
+    """The catalogue file in this package, read once: every "no model" error consults it."""
+    return Catalogue.load()
 
 
 def pull_hint(source: str, target: str, catalogue: Catalogue | None = None) -> str:
     """The command that fetches a model for source→target, e.g.
     `babelwire models pull opus-mt-en-de`; for use in "no model" error messages."""
-    catalogue = catalogue or Catalogue.load()
+    catalogue = catalogue or _shipped_catalogue()
     source, target = normalize_code(source), normalize_code(target)
     entry = catalogue.translation_for(source, target)
     if entry is not None:
@@ -235,6 +246,6 @@ def pull_hint(source: str, target: str, catalogue: Catalogue | None = None) -> s
 def summarizer_hint(lang: str, catalogue: Catalogue | None = None) -> str:
     """The command that fetches an abstractive summarizer for `lang` (English otherwise:
     the pipeline summarizes other languages through English)."""
-    catalogue = catalogue or Catalogue.load()
+    catalogue = catalogue or _shipped_catalogue()
     entry = catalogue.summarizer_for(lang) or catalogue.summarizer_for(PIVOT)
     return entry.pull_command() if entry else "babelwire models pull distilbart-cnn-12-6"
