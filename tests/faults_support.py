@@ -281,7 +281,8 @@ def envelope(
         "headers": message_headers,
         "properties": {
             "correlation_id": task_id, "reply_to": str(uuid.uuid4()), "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": queue if routing_key is None else routing_key}, "priority": 0,
+            "delivery_info": {"exchange": "", "routing_key": queue if routing_key is None else routing_key},
+            "priority": 0,
             "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
         },
     }).encode()

@@ -93,8 +93,10 @@ def test_jsonl_every_line_is_one_record_an_article_or_an_error_with_its_line(lin
 
 
 csv_cells = texts | st.sampled_from(["", "de;fr", "de,fr", '"quoted"', "line\nbreak", "a,b", " "])
-csv_rows = st.lists(st.fixed_dictionaries({"text": csv_cells}, optional={f: csv_cells for f in CSV_FIELDS if f != "text"}),
-                    max_size=8)
+csv_rows = st.lists(
+    st.fixed_dictionaries({"text": csv_cells}, optional={f: csv_cells for f in CSV_FIELDS if f != "text"}),
+    max_size=8,
+)
 
 
 @FUZZ

@@ -2,8 +2,9 @@
 against a real PostgreSQL store (the strictest about what it stores) and the toy models.
 
 Whatever a message carries, the task itself never fails: a valid article is processed (done
-or partial, or failed for a reason the pipeline states — never a pipeline crash), an invalid one with an object for its article becomes a
-stored failed job that says why, anything less is dropped — and nothing is retried."""
+or partial, or failed for a reason the pipeline states — never a pipeline crash), an invalid
+one with an object for its article becomes a stored failed job that says why, anything less
+is dropped — and nothing is retried."""
 
 from __future__ import annotations
 
