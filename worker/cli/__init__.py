@@ -8,15 +8,8 @@ from __future__ import annotations
 
 from worker.cli.app import app
 
-# Registering the command modules attaches their commands to `app`.
-from worker.cli import pipeline_cmds  # noqa: E402,F401
-
-for _optional in ("queue_cmds", "models_cmds", "api_cmds"):
-    try:
-        __import__(f"worker.cli.{_optional}")
-    except ModuleNotFoundError as exc:  # a module not written yet; remove once all exist
-        if exc.name != f"worker.cli.{_optional}":
-            raise
+# Importing the command modules attaches their commands to `app`.
+from worker.cli import api_cmds, models_cmds, pipeline_cmds, queue_cmds  # noqa: E402,F401
 
 
 def main() -> None:
