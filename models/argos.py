@@ -18,14 +18,13 @@ and `README.md` are extracted.
 from __future__ import annotations
 
 import json
-import shutil
 import stat
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from models.manifest import Manifest, ManifestError, TokenizerSpec, validate_name
+from models.store import ModelStore
 from pipeline.languages import is_known, normalize_code
 
 MAX_MEMBERS = 10_000
@@ -171,41 +170,29 @@ def import_argos(
     with archive:
         package = read_package(archive, max_total_bytes)
         name = validate_name(name or package.default_name)
-        store_root = Path(store_root)
-        store_root.mkdir(parents=True, exist_ok=True)
-        final_dir = store_root / name
-        if final_dir.exists() and not force:
-            raise ArgosError(f"model {name!r} is already in the store {store_root} (use --force to replace it)")
-        work = Path(tempfile.mkdtemp(prefix=f".import-{name}-", dir=store_root))
         try:
-            out_dir = work / name
-            out_dir.mkdir()
-            _extract(archive, package, out_dir, max_total_bytes)
-            manifest = Manifest(
-                name=name,
-                task="translation",
-                # An OpenNMT-py Transformer driven like a Marian model: SentencePiece pieces in,
-                # pieces out, no language tokens. (Argos itself sends no </s> after the
-                # source; the Marian tokenizer adds one, which these models tolerate.)
-                family="marian",
-                tokenizer=TokenizerSpec(type="sentencepiece", source=TOKENIZER_FILE, target=TOKENIZER_FILE),
-                pairs=[[package.from_code, package.to_code]],
-                # Argos decodes with replace_unknowns: an unknown word is copied from the source.
-                replace_unknowns=True,
-                input_limit=512,
-                source={"file": file.name, "argos_package_version": package.package_version,
-                        "argos_version": package.argos_version},
-                license=str(package.metadata.get("license") or "see argos-README.md"),
-                quantization=_quantization(out_dir),
-            )
-            manifest.save(out_dir)
-            if final_dir.exists():
-                shutil.rmtree(final_dir)
-            out_dir.rename(final_dir)
-        except ManifestError as exc:
+            with ModelStore(Path(store_root)).staging(name, force=force) as out_dir:
+                _extract(archive, package, out_dir, max_total_bytes)
+                manifest = Manifest(
+                    name=name,
+                    task="translation",
+                    # An OpenNMT-py Transformer driven like a Marian model: SentencePiece pieces in,
+                    # pieces out, no language tokens. (Argos itself sends no </s> after the
+                    # source; the Marian tokenizer adds one, which these models tolerate.)
+                    family="marian",
+                    tokenizer=TokenizerSpec(type="sentencepiece", source=TOKENIZER_FILE, target=TOKENIZER_FILE),
+                    pairs=[[package.from_code, package.to_code]],
+                    # Argos decodes with replace_unknowns: an unknown word is copied from the source.
+                    replace_unknowns=True,
+                    input_limit=512,
+                    source={"file": file.name, "argos_package_version": package.package_version,
+                            "argos_version": package.argos_version},
+                    license=str(package.metadata.get("license") or "see argos-README.md"),
+                    quantization=_quantization(out_dir),
+                )
+                manifest.save(out_dir)
+        except (FileExistsError, ManifestError) as exc:
             raise ArgosError(str(exc)) from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     return manifest
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from models.catalogue import M2M100_CODE_TO_ISO, NLLB_LANGUAGE_CODES
 from models.manifest import Manifest, ManifestError, TokenizerSpec, validate_name
+from models.store import ModelStore
 from pipeline.languages import KNOWN_CODES, normalize_code
 
 log = logging.getLogger(__name__)
@@ -478,47 +479,36 @@ def convert_checkpoint(
     langs = infer_languages(ck, task, sources=source_codes, targets=target_codes, name_hint=hint)
     require_convert_extra()
 
-    store_root = Path(store_root)
-    store_root.mkdir(parents=True, exist_ok=True)
-    final_dir = store_root / name
-    if final_dir.exists() and not force:
-        raise ConvertError(f"model {name!r} is already in the store {store_root} (use --force to replace it)")
-    work = Path(tempfile.mkdtemp(prefix=f".convert-{name}-", dir=store_root))
     try:
-        out_dir = work / name
-        log.info("converting %s (%s) to CTranslate2, quantization %s", src_dir, ck.family, quantization)
-        _converter(src_dir).convert(
-            str(out_dir), quantization=None if quantization == "none" else quantization, force=True
-        )
-        tokenizer_spec = copy_tokenizer(ck, out_dir)
-        if source_prefix is None:
-            # Original T5 was trained multi-task with prefixes; mT5 fine-tunes (XLSum) use none.
-            source_prefix = "summarize: " if ck.family == "t5" and task == "summarization" else ""
-        manifest = Manifest(
-            name=name,
-            task=task,
-            family=ck.family,
-            tokenizer=tokenizer_spec,
-            pairs=langs.pairs,
-            sources=langs.sources,
-            targets=langs.targets,
-            languages=langs.languages,
-            target_selection=langs.target_selection,
-            language_tokens=langs.language_tokens,
-            source_language_token=langs.source_language_token,
-            source_prefix=source_prefix,
-            input_limit=input_limit or _input_limit(ck),
-            generation=generation_settings(ck),
-            source=source_info or {"file": str(src_dir)},
-            license=license or _license_from_readme(src_dir) or "unknown",
-            quantization=quantization,
-        )
-        manifest.save(out_dir)
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        out_dir.rename(final_dir)
-    except ManifestError as exc:
+        with ModelStore(Path(store_root)).staging(name, force=force) as out_dir:
+            log.info("converting %s (%s) to CTranslate2, quantization %s", src_dir, ck.family, quantization)
+            _converter(src_dir).convert(
+                str(out_dir), quantization=None if quantization == "none" else quantization, force=True
+            )
+            tokenizer_spec = copy_tokenizer(ck, out_dir)
+            if source_prefix is None:
+                # Original T5 was trained multi-task with prefixes; mT5 fine-tunes (XLSum) use none.
+                source_prefix = "summarize: " if ck.family == "t5" and task == "summarization" else ""
+            manifest = Manifest(
+                name=name,
+                task=task,
+                family=ck.family,
+                tokenizer=tokenizer_spec,
+                pairs=langs.pairs,
+                sources=langs.sources,
+                targets=langs.targets,
+                languages=langs.languages,
+                target_selection=langs.target_selection,
+                language_tokens=langs.language_tokens,
+                source_language_token=langs.source_language_token,
+                source_prefix=source_prefix,
+                input_limit=input_limit or _input_limit(ck),
+                generation=generation_settings(ck),
+                source=source_info or {"file": str(src_dir)},
+                license=license or _license_from_readme(src_dir) or "unknown",
+                quantization=quantization,
+            )
+            manifest.save(out_dir)
+    except (FileExistsError, ManifestError) as exc:
         raise ConvertError(str(exc)) from None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return manifest

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -33,6 +32,7 @@ from models.convert import (
     require_convert_extra,
 )
 from models.manifest import MANIFEST_FILE, Manifest, ManifestError, TokenizerSpec, validate_name
+from models.store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -263,30 +263,21 @@ def install_converted(
     else:
         fields.update(pairs=[list(p) for p in sorted(entry.translation_pairs())],
                       sources=[], targets=[])
-    store_root.mkdir(parents=True, exist_ok=True)
-    final_dir = store_root / target.name
-    work = Path(tempfile.mkdtemp(prefix=f".pull-{target.name}-", dir=store_root))
     try:
-        out_dir = work / target.name
-        out_dir.mkdir()
-        for f in files:
-            shutil.copyfile(snapshot / f, out_dir / f)
-        manifest = Manifest(
-            name=target.name, task=entry.task, family=entry.family, tokenizer=spec,
-            source_prefix="summarize: " if entry.family == "t5" else "",
-            input_limit=entry.input_limit or 512, source=source_info, license=entry.license,
-            quantization=entry.converted.quantization, **fields,
-        )
-        manifest.save(out_dir)
-        if final_dir.exists():
-            if not force:
-                raise PullError(f"model {target.name!r} is already in the store (use --force)")
-            shutil.rmtree(final_dir)
-        out_dir.rename(final_dir)
+        with ModelStore(store_root).staging(target.name, force=force) as out_dir:
+            for f in files:
+                shutil.copyfile(snapshot / f, out_dir / f)
+            manifest = Manifest(
+                name=target.name, task=entry.task, family=entry.family, tokenizer=spec,
+                source_prefix="summarize: " if entry.family == "t5" else "",
+                input_limit=entry.input_limit or 512, source=source_info, license=entry.license,
+                quantization=entry.converted.quantization, **fields,
+            )
+            manifest.save(out_dir)
+    except FileExistsError as exc:
+        raise PullError(str(exc)) from None
     except ManifestError as exc:
         raise PullError(f"{target.name}: {exc}") from None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return manifest
 
 

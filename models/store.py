@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from models.manifest import MANIFEST_FILE, Manifest, ManifestError, validate_name
 
@@ -100,6 +103,29 @@ class ModelStore:
         if not path.is_dir():
             raise ModelNotFoundError(name, self.root)
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+    @contextmanager
+    def staging(self, name: str, *, force: bool = False) -> Iterator[Path]:
+        """A folder to build model `name` in, moved into the store only when the block ends
+        without error: a failed convert or import never leaves a half-written model behind.
+        Raises FileExistsError when the model is there and `force` is not given."""
+        final_dir = self.path(name)
+        if final_dir.exists() and not force:
+            raise FileExistsError(
+                f"model {name!r} is already in the store {self.root} (use --force to replace it)"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        # inside the store, so the final rename stays on one file system
+        work = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=self.root))
+        try:
+            out_dir = work / name
+            out_dir.mkdir()
+            yield out_dir
+            if final_dir.exists():
+                self.remove(name)
+            out_dir.rename(final_dir)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def remove(self, name: str) -> None:
         path = self.path(name)
