@@ -28,7 +28,10 @@ SEED = ROOT.parent / "shared" / "samples" / "seed-article.txt"
 
 @pytest.fixture(scope="module")
 def engines() -> ModelEngines:
-    return ModelEngines.open(FIXTURE_MODELS_DIR, device="cpu")
+    # float32 compute on the int8-stored toy weights: these tests pin the pipeline's logic to
+    # exact outputs, and int8 activations on a 64-wide toy model occasionally miss the end
+    # token (tests/test_fixture_models.py checks the int8 path on its own held-out set).
+    return ModelEngines.open(FIXTURE_MODELS_DIR, device="cpu", compute_type="float32")
 
 
 def toy_english(seed: int, sentences: int) -> list[str]:
