@@ -28,10 +28,8 @@ SEED = ROOT.parent / "shared" / "samples" / "seed-article.txt"
 
 @pytest.fixture(scope="module")
 def engines() -> ModelEngines:
-    # float32 compute on the int8-stored toy weights: these tests pin the pipeline's logic to
-    # exact outputs, and int8 activations on a 64-wide toy model occasionally miss the end
-    # token (tests/test_fixture_models.py checks the int8 path on its own held-out set).
-    return ModelEngines.open(FIXTURE_MODELS_DIR, device="cpu", compute_type="float32")
+    # default compute type (int8 on CPU), as the worker and the CLI run the models
+    return ModelEngines.open(FIXTURE_MODELS_DIR, device="cpu")
 
 
 def toy_english(seed: int, sentences: int) -> list[str]:
