@@ -41,10 +41,6 @@ class Scale:
     enqueue_lines: int
     memory_stream_articles: int
 
-    @property
-    def backlog_label(self) -> str:
-        return f"{self.backlog_articles} bulk articles queued"
-
 
 SCALES = {
     "full": Scale("full", True, 256, 48, 3, 400, 5000, 5, 10_000, 2000),

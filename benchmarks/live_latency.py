@@ -13,12 +13,15 @@ the same articles' processing time on an idle worker is shown as well.
 
 The run checks that bulk work was still waiting when the last live article finished, or
 the figure would not be "under backlog". `full` scale queues 5,000 bulk articles; `quick`
-fewer (the line's name then says how many).
+fewer; any scale queues more when the worker is fast enough to drain that many while the
+live articles run (the line's name then says how many).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import statistics
 import tempfile
 import time
@@ -39,9 +42,19 @@ def live_probe(service: Service, store, article: dict, workdir: Path) -> tuple[f
     return (row.finished_at - row.created_at).total_seconds(), (row.finished_at - row.started_at).total_seconds()
 
 
+def backlog_size(scale: Scale, idle_processing_s: float, probe_wall_s: float) -> int:
+    """At least the scale's backlog, and enough that it cannot drain while the live probes
+    run: the idle worker's throughput (one article per `idle_processing_s` per CPU, the
+    default concurrency) over the probes' expected wall time, with a 4× margin for the
+    slowdown under load. On a slow or busy machine a fixed small backlog drains first and
+    the figure would not be "under backlog"."""
+    per_second = (os.cpu_count() or 1) / max(idle_processing_s, 1e-3)
+    probes_s = 1.0 + scale.live_probes * probe_wall_s  # the settle sleep, then the probes
+    return max(scale.backlog_articles, math.ceil(4 * per_second * probes_s))
+
+
 def run(scale: Scale, workdir: Path) -> None:
     probes = articles(2 * scale.live_probes + 2, seed=31, tag="live")
-    backlog = articles(scale.backlog_articles, seed=32, tag="bulk")
     workdir.mkdir(parents=True, exist_ok=True)
     with bench_redis_db() as redis_url:
         service = Service(workdir / "live-latency", redis_url, toy_models_dir(),
@@ -50,8 +63,12 @@ def run(scale: Scale, workdir: Path) -> None:
         try:
             with service.worker():
                 live_probe(service, store, probes[0], workdir)  # warm-up
+                started = time.monotonic()
                 idle = [live_probe(service, store, a, workdir) for a in probes[1 : 1 + scale.live_probes + 1]]
+                probe_wall_s = (time.monotonic() - started) / len(idle)
 
+                backlog = articles(backlog_size(scale, statistics.median(p for _, p in idle), probe_wall_s),
+                                   seed=32, tag="bulk")
                 bulk, enqueue_s = service.enqueue(write_jsonl(workdir / "backlog.jsonl", backlog), queue="bulk")
                 bulk_ids = bulk["job_ids"]
                 time.sleep(1.0)  # let the worker get into the backlog
@@ -72,8 +89,8 @@ def run(scale: Scale, workdir: Path) -> None:
          f"submit-to-done under backlog over idle processing: "
          f"{statistics.median(s for s, _ in loaded) / idle_processing:.2f}")
     name = "live_latency_under_backlog_ratio"
-    if scale.backlog_articles != 5000:
-        name += f"_backlog{scale.backlog_articles}"
+    if len(bulk_ids) != 5000:
+        name += f"_backlog{len(bulk_ids)}"
     report(name, ratio, "ratio")
     # the same wait against an idle worker's processing time: contention included
     report(name.replace("_ratio", "_over_idle_processing"),

@@ -8,8 +8,9 @@ vanished is handed out again, but never one that is still legitimately running).
 store's unique keys make the second delivery harmless.
 
 Live before bulk. Redis has no message priorities, so the choice of queue is the priority:
-a worker consumes `live` and `bulk` with ONE `BRPOP live bulk` command, and Redis pops
-from the first non-empty list in the order given. kombu's default `round_robin` strategy
+a worker takes its next message with ONE atomic claim over `live bulk` (a Lua script in
+place of kombu's `BRPOP live bulk`, see `CLAIM_SCRIPT`), which pops from the first
+non-empty list in the order given. kombu's default `round_robin` strategy
 moves the queue it just took from to the end of that order (to stop one queue starving
 the other), so with several live messages waiting it alternates live, bulk, live, bulk;
 we set `queue_order_strategy="priority"`, which keeps the order fixed. So each time a pool
@@ -36,6 +37,8 @@ from queue import Empty
 from celery import Celery, signals
 from kombu import Exchange, Queue
 from kombu.transport import redis as kombu_redis
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
 
 from tasks.process import BROKER_TRANSIENT_ERRORS, TASK_NAME, ArticleTask, TaskContext
 from worker.config import Settings, get_settings
@@ -134,24 +137,108 @@ class GuardedQoS(kombu_redis.QoS):
             return None
 
 
-class GuardedRedisChannel(kombu_redis.Channel):
-    """kombu's Redis channel, except that garbage in a queue's list is logged and dropped.
+# Pop from the first non-empty queue (priority order) and record the message as unacked, in
+# one atomic step. kombu's BRPOP pops first and writes the unacked hash afterwards, from the
+# worker: a worker killed (or a warm shutdown that drops a reply still in the socket) between
+# the two loses the message for good. Recorded here, it is handed out again after the
+# visibility timeout. The record is what kombu's QoS.append writes (message, exchange,
+# routing key), with the queue it came from as the routing key; kombu writes it again on
+# delivery and removes it on ack. An item that is not a JSON envelope with a delivery tag is
+# returned unrecorded (it cannot be acked; the worker drops it).
+CLAIM_SCRIPT = """
+local unacked, unacked_index = KEYS[#KEYS - 1], KEYS[#KEYS]
+for i = 1, #KEYS - 2 do
+  local item = redis.call('RPOP', KEYS[i])
+  if item then
+    local ok, message = pcall(cjson.decode, item)
+    if ok and type(message) == 'table' and type(message['properties']) == 'table'
+        and type(message['properties']['delivery_tag']) == 'string' then
+      local tag = message['properties']['delivery_tag']
+      redis.call('ZADD', unacked_index, ARGV[1], tag)
+      redis.call('HSET', unacked, tag, '[' .. item .. ', "", ' .. cjson.encode(ARGV[i + 1]) .. ']')
+    end
+    return {KEYS[i], item}
+  end
+end
+return false
+"""
+CLAIM_IDLE_POLL_S = 0.05  # how often an idle worker asks again (BRPOP would block instead)
 
-    kombu decodes each popped item as a JSON envelope outside of Celery's error handling, so
-    one stray `LPUSH live "hello"` would stop the worker ("Unrecoverable error"). The item is
-    already popped when decoding fails, so dropping it loses nothing that could be processed.
+
+class GuardedRedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, with two changes.
+
+    Messages are claimed atomically (`CLAIM_SCRIPT`) instead of with BRPOP, so a worker that
+    dies at any moment loses no message. A script cannot block, so an idle worker polls every
+    `CLAIM_IDLE_POLL_S` (a cheap call; the latency it adds is at most that interval, and only
+    when the queues were empty).
+
+    Garbage in a queue's list is logged and dropped: kombu decodes each popped item as a JSON
+    envelope outside of Celery's error handling, so one stray `LPUSH live "hello"` would stop
+    the worker ("Unrecoverable error"). Nothing that could be processed is lost by dropping it.
     """
 
     QoS = GuardedQoS
+    _next_claim_at = 0.0
+
+    def _brpop_start(self, timeout: Any = None) -> None:
+        queues = self._queue_cycle.consume(len(self.active_queues))
+        if not queues:
+            return
+        wait = self._next_claim_at - time.monotonic()
+        if wait > 0:
+            if self.connection.event_loop_registered:
+                return  # the transport's timer wakes the event loop to ask again
+            time.sleep(wait)  # no event loop (drain_events): nothing else to do meanwhile
+        keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
+        routing_keys = [key.rsplit(self.sep, 1)[0] for key in keys]
+        keys += [self.unacked_key, self.unacked_index_key]
+        if self.global_keyprefix:
+            keys = [self.global_keyprefix + key for key in keys]
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = time.monotonic()
+        self.client.connection.send_command(
+            "EVAL", CLAIM_SCRIPT, len(keys), *keys, repr(time.time()), *routing_keys
+        )
 
     def _brpop_read(self, **options: Any) -> Any:
         try:
-            return super()._brpop_read(**options)
-        except ENVELOPE_ERRORS as exc:
-            if isinstance(exc, self.connection_errors):
+            try:
+                reply = self.client.parse_response(self.client.connection, "EVAL", **options)
+            except self.connection_errors:
+                self.client.connection.disconnect()  # the next round reconnects
                 raise
-            _log_dropped(exc)
+            if not reply:
+                self._next_claim_at = time.monotonic() + CLAIM_IDLE_POLL_S
+                raise Empty()
+            key, item = (bytes_to_str(part) for part in reply)
+            if self.global_keyprefix:
+                key = key[len(self.global_keyprefix):]
+            queue = key.rsplit(self.sep, 1)[0]
+            self._queue_cycle.rotate(queue)
+            try:
+                self.connection._deliver(loads(item), queue)
+            except ENVELOPE_ERRORS as exc:
+                if isinstance(exc, self.connection_errors):
+                    raise
+                _log_dropped(exc)
+            self._forget_if_dropped(item)
             return True
+        finally:
+            self._in_poll = None
+            self._flush_brpop_reauth()
+
+    def _forget_if_dropped(self, item: str) -> None:
+        """The script recorded the item as unacked; if the worker dropped it instead of
+        delivering it (not a task message), remove the record, or it would come back after
+        every visibility timeout. (Delivered and already acked, as under the solo pool, the
+        record is gone and this is a no-op.)"""
+        try:
+            tag = loads(item)["properties"]["delivery_tag"]
+        except Exception:
+            return  # not an envelope: the script did not record it
+        if isinstance(tag, str) and tag not in self.qos._delivered:
+            self.qos._remove_from_indices(tag).execute()
 
     def _get(self, queue: str) -> Any:
         try:
@@ -182,6 +269,10 @@ class GuardedRedisChannel(kombu_redis.Channel):
         return super().basic_consume(queue, no_ack, guarded, consumer_tag, **kwargs)
 
 
+def _wake() -> None:
+    """A timer that only makes the event loop tick."""
+
+
 def _log_dropped(exc: BaseException) -> None:
     log.error("dropped an item from a Redis queue that is not a Celery message (%s: %s)",
               type(exc).__name__, str(exc)[:200])
@@ -201,6 +292,14 @@ def _reject_unhandled(message: Any, exc: BaseException) -> None:
 
 class GuardedRedisTransport(kombu_redis.Transport):
     Channel = GuardedRedisChannel
+    event_loop_registered = False
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        super().register_with_event_loop(connection, loop)
+        self.event_loop_registered = True
+        # Wakes the loop so that an idle channel claims again (kombu polls on every tick);
+        # BRPOP needed no timer because its reply woke the loop.
+        loop.call_repeatedly(CLAIM_IDLE_POLL_S, _wake)
 
     def _deliver(self, message: Any, queue: str) -> None:
         problem = envelope_problem(message)
