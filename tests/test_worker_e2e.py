@@ -58,9 +58,10 @@ def broker_and_jobs(redis_url: str, store: Store, at_kill: dict[str, tuple[str, 
         unacked = [json.loads(v)[0]["headers"]["id"] for v in client.hvals("unacked")]
     finally:
         client.close()
-    unfinished = [(j.id, j.status, j.attempts, at_kill.get(j.id)) for j in jobs(store)
+    unfinished = [(j.id, j.status, j.attempts, j.error, at_kill.get(j.id)) for j in jobs(store)
                   if j.status not in ("done", "partial")]
-    return f"queues {queue_lengths(redis_url)}, unacked {unacked}, unfinished (id, status, attempts, at kill) {unfinished}"
+    return (f"queues {queue_lengths(redis_url)}, unacked {unacked}, "
+            f"unfinished (id, status, attempts, error, at kill) {unfinished}")
 
 
 def queue_lengths(redis_url: str) -> dict[str, int]:
@@ -237,8 +238,8 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli_in_process: Any, store: Store, redis_url: str
 ) -> None:
     # a short visibility timeout, so the killed worker's unacked message comes back quickly
-    env = {**service_env, "BABELWIRE_TASK_SOFT_TIME_LIMIT": "4", "BABELWIRE_TASK_TIME_LIMIT": "5",
-           "BABELWIRE_BROKER_VISIBILITY_TIMEOUT": "8"}
+    env = {**service_env, "BABELWIRE_TASK_SOFT_TIME_LIMIT": "8", "BABELWIRE_TASK_TIME_LIMIT": "9",
+           "BABELWIRE_BROKER_VISIBILITY_TIMEOUT": "10"}
     n = 60
     path = write_jsonl(tmp_path / "kill.jsonl", toy_articles(n, seed=5))
     run = cli_in_process(["enqueue", str(path), "--json"], env)
@@ -256,11 +257,12 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
 
     workers.start(env, "--pool", "solo")
     try:
-        wait_for(lambda: finished() == n, 120, "every article after the restart")
+        wait_for(lambda: sum(j.status in ("done", "partial", "failed") for j in jobs(store)) == n, 120,
+                 "every article after the restart")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; {broker_and_jobs(redis_url, store, at_kill)}") from None
     after = jobs(store)
-    assert len(after) == n and all(j.status == "partial" for j in after)
+    assert len(after) == n and all(j.status == "partial" for j in after), broker_and_jobs(redis_url, store, at_kill)
     assert store.row_counts() == {"articles": n, "jobs": n, "texts": n * 2}  # title + summary in en
     for j in after:
         was_status, was_attempts = at_kill[j.id]
