@@ -158,15 +158,11 @@ def _summarize(works: list[_Work], engines: Engines, options: ProcessOptions) ->
             by_summarizer.setdefault(summarizer.name, (summarizer, []))[1].append(w)
 
     for summarizer, group in by_summarizer.values():
-        max_tokens = max(w.prepared.article.summary.max_tokens for w in group)
-        try:
-            summaries = _map_reduce(summarizer, [w.summary_input for w in group], max_tokens)
-        except Exception as exc:  # a broken model: fall back to extractive, say so
-            for w in group:
-                w.result.errors["summary"] = f"{summarizer.name} failed ({exc}); extractive summary instead"
+        for w, text in zip(group, _summarize_safely(summarizer, group)):
+            if isinstance(text, Exception):  # a broken model or input: extractive, and say so
+                w.result.errors["summary"] = f"{summarizer.name} failed ({text}); extractive summary instead"
                 _summarize_extractive(w, w.summary_input, w.summary_lang)
-            continue
-        for w, text in zip(group, summaries):
+                continue
             limit = w.prepared.article.summary.max_sentences
             w.summary_sentences = split_sentences(text, w.summary_lang)[:limit] or [text]
             w.result.models["summary"] = summarizer.name
@@ -175,6 +171,24 @@ def _summarize(works: list[_Work], engines: Engines, options: ProcessOptions) ->
     for w in works:
         w.result.timings_ms["summarize"] = elapsed
         w.result.summary[w.summary_lang] = join_sentences(w.summary_sentences, w.summary_lang)
+
+
+def _summarize_safely(summarizer: Summarizer, group: list[_Work]) -> list[str | Exception]:
+    """One batched map→reduce; if it fails, again article by article, so an input that breaks
+    the model costs only its own abstractive summary, not its batch's."""
+    max_tokens = max(w.prepared.article.summary.max_tokens for w in group)
+    try:
+        return list(_map_reduce(summarizer, [w.summary_input for w in group], max_tokens))
+    except Exception as exc:
+        if len(group) == 1:
+            return [exc]
+    outputs: list[str | Exception] = []
+    for w in group:
+        try:
+            outputs.extend(_map_reduce(summarizer, [w.summary_input], w.prepared.article.summary.max_tokens))
+        except Exception as exc:
+            outputs.append(exc)
+    return outputs
 
 
 def _summarize_extractive(w: _Work, sentences: list[str], lang: str) -> None:

@@ -38,8 +38,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pipeline.article import Article, ArticleError, Limits, validate_article
+from pipeline.batching import ArticleBatcher, BatchOptions
 from pipeline.engines import Engines
-from pipeline.process import ProcessOptions, process
+from pipeline.process import ProcessOptions
 from pipeline.result import Result
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,14 @@ class TaskContext:
     limits: Limits
     transient_errors: tuple[type[BaseException], ...] = BROKER_TRANSIENT_ERRORS
     options: ProcessOptions | None = None
+    batch: BatchOptions = field(default_factory=BatchOptions)
     retry_max_delay_s: int = 60
     pid: int = field(default_factory=os.getpid)
+    batcher: ArticleBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        # one per process: the pool's threads share it (a no-op pass-through when batch is 1)
+        self.batcher = ArticleBatcher(self.engines, self.options, self.batch)
 
 
 class ArticleTask(Task):
@@ -204,7 +211,7 @@ def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **une
         soft_limit = _soft_time_limit(self)
         started = time.monotonic()
         try:
-            result = process(valid, context.engines, context.options)
+            result = context.batcher.process(valid)
             # The pipeline keeps going when one stage fails (a fallback, an error for one
             # language), and SoftTimeLimitExceeded is an Exception like any other: a result
             # that arrives past the limit may have had any stage cut short, so it is not kept.

@@ -120,6 +120,39 @@ def test_forty_articles_end_done_in_every_target_and_export_one_line_each(
     assert store.row_counts() == {"articles": 40, "jobs": 40, "texts": 40 * 6}
 
 
+def test_a_threads_worker_batches_bulk_articles_across_tasks(
+    tmp_path: Path, service_env: dict[str, str], toy_models_dir: Path, workers: WorkerFactory, cli_in_process: Any,
+    store: Store,
+) -> None:
+    from tests.api_server import free_port, sample, scrape, wait_until
+    from tests.fixtures.build_models import EN_TO_QAA, expected_translation
+
+    n, port = 24, free_port()
+    env = {**service_env, "BABELWIRE_MODELS_DIR": str(toy_models_dir), "BABELWIRE_TARGETS": "qaa,qab",
+           "BABELWIRE_BATCH_ARTICLES": "8", "BABELWIRE_BATCH_WINDOW_MS": "200", "BABELWIRE_METRICS_PORT": str(port)}
+    articles = toy_articles(n, seed=11)
+    run = cli_in_process(["enqueue", str(write_jsonl(tmp_path / "batch.jsonl", articles)), "--queue", "bulk", "--json"], env)
+    assert run.returncode == 0, run.stderr
+    workers.start(env, "--pool", "threads", "--concurrency", "8")
+    wait_for(lambda: sum(j.status in ("done", "partial", "failed") for j in jobs(store)) == n, 120, "the batch")
+
+    exported = [json.loads(line) for line in cli_in_process(["export"], env).stdout.splitlines()]
+    assert sorted(r["external_id"] for r in exported) == sorted(a["id"] for a in articles)
+    for r in exported:  # each article got its own result, exactly
+        assert r["status"] == "done", r["errors"]
+        assert r["summary"]["qaa"] == expected_translation(r["summary"]["en"], EN_TO_QAA)
+        assert r["title"]["qaa"] == expected_translation(r["title"]["en"], EN_TO_QAA)
+    assert store.row_counts() == {"articles": n, "jobs": n, "texts": n * 6}
+    assert all(j.attempts == 1 for j in jobs(store))
+
+    metrics = wait_until(
+        lambda: (m := scrape(f"http://127.0.0.1:{port}/metrics")) and sample(m, "babelwire_batched_articles_total") == n and m,
+        30, "the batch counters",
+    )
+    batches = sample(metrics, "babelwire_article_batches_total")
+    assert 0 < batches < n / 2, f"{n} articles in {batches} batches: they were not batched"
+
+
 def test_the_same_file_twice_is_all_duplicates_and_nothing_is_processed_again(
     tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli_in_process: Any, store: Store, redis_url: str
 ) -> None:

@@ -40,6 +40,7 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
+from pipeline.batching import BatchOptions
 from tasks.process import BROKER_TRANSIENT_ERRORS, TASK_NAME, ArticleTask, TaskContext
 from worker.config import Settings, get_settings
 from worker import metrics as _telemetry_signals  # noqa: F401  Celery signals: Prometheus metrics, JSON logs
@@ -415,6 +416,13 @@ def create_app(settings: Settings | None = None) -> Celery:
             # CTranslate2 threads per pool process, so that processes × threads = cores
             threads = max(1, (os.cpu_count() or 1) // _pool_size(sender.concurrency))
         process_settings = settings.model_copy(update={"threads": threads})
+        if settings.batch_articles > 1 and (prefork or _pool_size(sender.concurrency) < settings.batch_articles):
+            # a prefork process or a thread runs one task at a time: batches form only
+            # from as many concurrent tasks as one process has threads
+            log.warning("BABELWIRE_BATCH_ARTICLES=%d wants `-P threads` with concurrency >= %d "
+                        "(this worker: %s, concurrency %s): batches stay smaller",
+                        settings.batch_articles, settings.batch_articles,
+                        "prefork" if prefork else sender.pool_cls, sender.concurrency)
         ArticleTask.bind_context(
             lambda: build_task_context(process_settings),
             store_factory=lambda: _open_store(process_settings),
@@ -483,6 +491,7 @@ def build_task_context(settings: Settings) -> TaskContext:
         engines=engines,
         limits=settings.limits,
         transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS,
+        batch=BatchOptions(settings.batch_articles, settings.batch_window_ms / 1000),
         retry_max_delay_s=retry_max_delay(settings),
     )
 

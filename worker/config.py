@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # quality of beam 4 at a fraction of its cost; batches are cut by tokens, not sentences.
     translation_beam_size: int = Field(2, ge=1, le=8)
     translation_max_batch_tokens: int = Field(4096, ge=64)
+    # Cross-article batching (`-P threads`): articles that reach one worker process together
+    # share their model calls (pipeline/batching.py). 1 = off. Wants concurrency >= this.
+    batch_articles: int = Field(1, ge=1, le=256)
+    batch_window_ms: int = Field(20, ge=0, le=5000)  # how long the first article waits for others
     log_level: str = "INFO"
     metrics_port: int = Field(0, ge=0)  # worker metrics HTTP port; 0 = off
 

@@ -46,6 +46,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,8 @@ class WorkerMetrics:
     model_load_seconds: Any
     model_loaded_bytes: Any
     retries: Any
+    batches: Any
+    batched_articles: Any
 
     @classmethod
     def create(cls, registry: Any) -> "WorkerMetrics":
@@ -122,6 +125,14 @@ class WorkerMetrics:
             retries=Counter(
                 "babelwire_task_retries", "Task retries after a transient fault (broker or database)",
                 ["queue"], registry=registry,
+            ),
+            batches=Counter(
+                "babelwire_article_batches", "Cross-article batches run (BABELWIRE_BATCH_ARTICLES > 1)",
+                registry=registry,
+            ),
+            batched_articles=Counter(
+                "babelwire_batched_articles", "Articles processed in those batches (÷ batches = mean batch size)",
+                registry=registry,
             ),
         )
 
@@ -234,13 +245,28 @@ class ModelStatsTracker:
     pid: int = field(default_factory=os.getpid)
     seen: dict[str, Any] = field(default_factory=dict)
     loaded_models: set[str] = field(default_factory=set)
+    seen_batches: tuple[int, int] = (0, 0)  # (batches, articles) already counted
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the threads pool syncs from each thread
 
-    def sync(self, engines: Any) -> None:
+    def sync(self, engines: Any, batch_stats: Any = None) -> None:
+        with self.lock:
+            if self.pid != os.getpid():
+                self.pid, self.seen, self.loaded_models, self.seen_batches = os.getpid(), {}, set(), (0, 0)
+            if batch_stats is not None:
+                self._sync_batches(batch_stats)
+            self._sync_models(engines)
+
+    def _sync_batches(self, stats: Any) -> None:
+        batches, articles = stats.batches, stats.articles
+        if batches > self.seen_batches[0]:
+            self.metrics.batches.inc(batches - self.seen_batches[0])
+            self.metrics.batched_articles.inc(articles - self.seen_batches[1])
+            self.seen_batches = (batches, articles)
+
+    def _sync_models(self, engines: Any) -> None:
         load_stats = getattr(engines, "load_stats", None)
         if not callable(load_stats):
             return  # engines that are not models.engines.ModelEngines keep no statistics
-        if self.pid != os.getpid():
-            self.pid, self.seen, self.loaded_models = os.getpid(), {}, set()
         for name, now in load_stats().items():
             before = self.seen.get(name)
             loads = now.loads - (before.loads if before else 0)
@@ -434,7 +460,7 @@ def _record_task(task: Any, retval: Any, state: str | None, started: float | Non
             if stage in STAGES:
                 metrics.stage_seconds.labels(stage).observe(ms / 1000)
     if _telemetry.tracker is not None and context is not None:
-        _telemetry.tracker.sync(context.engines)
+        _telemetry.tracker.sync(context.engines, context.batcher.stats)
 
 
 @signals.task_retry.connect(weak=False)
