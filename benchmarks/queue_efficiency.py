@@ -8,7 +8,10 @@ has its own figure):
   them, on engines built from the same settings as the worker's; results are not stored;
 - service: `babelwire enqueue --queue bulk` of the same articles into a warm
   `babelwire worker` (default pool and concurrency), from the first job's creation to the
-  last job's finish, as the store records them (storing results included).
+  last job's finish, as the store records them (storing results included);
+- batching service: the same into a bulk worker that batches across articles
+  (`-P threads -c 16`, `BABELWIRE_BATCH_ARTICLES=16`), printed as
+  `queue_efficiency_batching_worker`.
 
 `queue_efficiency` is the ratio of wall-clock rates. On a shared machine the worker's
 processes and the in-process run get different shares of the CPU, so the ratio of
@@ -30,6 +33,7 @@ from benchmarks.common import SCALES, Scale, bench_redis_db, news_article, note,
 from benchmarks.service import Service, toy_models_dir, wait_final, write_jsonl
 
 CLI_BATCH = 16  # what `babelwire process` batches (worker.cli.pipeline_cmds.BATCH_SIZE)
+BATCH_WINDOW_MS = 20  # the batching worker's window (BABELWIRE_BATCH_WINDOW_MS default)
 
 
 def articles(count: int, seed: int, tag: str) -> list[dict]:
@@ -68,10 +72,10 @@ def in_process_rate(service: Service, batch: list[dict], warm: list[dict]) -> Ra
     return Rate(len(valid), time.perf_counter() - started, time.process_time() - cpu_started)
 
 
-def service_rate(service: Service, batch: list[dict], warm: list[dict], workdir: Path) -> Rate:
+def service_rate(service: Service, batch: list[dict], warm: list[dict], workdir: Path, *worker_args: str) -> Rate:
     store = service.store()
     try:
-        with service.worker() as worker:
+        with service.worker(*worker_args) as worker:
             warm_report, _ = service.enqueue(write_jsonl(workdir / "warm.jsonl", warm))
             wait_final(store, warm_report["job_ids"], timeout=300)
             worker.wait_quiet()
@@ -99,13 +103,22 @@ def run(scale: Scale, workdir: Path) -> None:
                           settings={"translation_memory": "false"})
         local = in_process_rate(service, batch, warm)
         queued = service_rate(service, batch, warm, workdir)
+        # the bulk worker that batches across articles (pipeline/batching.py): one process,
+        # CLI_BATCH threads sharing each model call
+        batching = Service(workdir / "queue-efficiency-batched", redis_url, toy_models_dir(),
+                           settings={"translation_memory": "false", "batch_articles": str(CLI_BATCH),
+                                     "batch_window_ms": str(BATCH_WINDOW_MS)})
+        batched = service_rate(batching, batch, warm, workdir, "--pool", "threads", "--concurrency", str(CLI_BATCH))
     note(f"queue: {len(batch)} articles → {service.targets}; in-process {local.per_s:.1f} articles/s "
          f"({local.cpu_s / local.articles * 1000:.0f} ms CPU each); through Redis + worker "
          f"{queued.per_s:.1f} articles/s ({queued.cpu_s / queued.articles * 1000:.0f} ms CPU each, "
-         f"worker process tree)")
+         f"worker process tree); batching threads worker (-P threads -c {CLI_BATCH}, batches of up to "
+         f"{CLI_BATCH}) {batched.per_s:.1f} articles/s ({batched.cpu_s / batched.articles * 1000:.0f} ms CPU each)")
     report("queue_efficiency", queued.per_s / local.per_s, "ratio")
     # the same per CPU-second: what the service costs over in-process, whatever else runs
     report("queue_efficiency_per_cpu_second", queued.per_cpu_s / local.per_cpu_s, "ratio")
+    report("queue_efficiency_batching_worker", batched.per_s / local.per_s, "ratio")
+    report("queue_efficiency_batching_worker_per_cpu_second", batched.per_cpu_s / local.per_cpu_s, "ratio")
 
 
 def main() -> None:

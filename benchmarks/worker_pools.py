@@ -39,11 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "bench-en-de"
 CACHE = Path(os.environ.get("BABELWIRE_BENCH_CACHE", "/tmp/babelwire-bench-pools"))
 CONFIGS = {
-    # name: (pool, concurrency, CTranslate2 threads per process)
-    "prefork2x1": ("prefork", 2, 1),
-    "prefork1x2": ("prefork", 1, 2),
-    "threads2x2": ("threads", 2, 2),
-    "solo1x2": ("solo", 1, 2),
+    # name: (pool, concurrency, CTranslate2 threads per process, articles per batch)
+    "prefork2x1": ("prefork", 2, 1, 1),
+    "prefork1x2": ("prefork", 1, 2, 1),
+    "threads2x2": ("threads", 2, 2, 1),
+    "solo1x2": ("solo", 1, 2, 1),
+    # the bulk worker that batches across articles (pipeline/batching.py)
+    "threads16x2batch16": ("threads", 16, 2, 16),
 }
 
 
@@ -111,12 +113,13 @@ def tree_rss_mb(pid: int) -> float:
 def run_config(name: str, articles: list[dict], store_dir: Path, redis_url: str, work: Path) -> dict[str, float]:
     from worker.store import Store
 
-    pool, concurrency, threads = CONFIGS[name]
+    pool, concurrency, threads, batch_articles = CONFIGS[name]
     db = work / f"{name}-{time.monotonic_ns()}.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BABELWIRE_")}
     env.update(BABELWIRE_BROKER_URL=redis_url, BABELWIRE_DATABASE_URL=f"sqlite:///{db}",
                BABELWIRE_MODELS_DIR=str(store_dir), BABELWIRE_TARGETS="de", BABELWIRE_THREADS=str(threads),
-               BABELWIRE_TRANSLATION_MEMORY="false", BABELWIRE_LOG_LEVEL="WARNING")
+               BABELWIRE_TRANSLATION_MEMORY="false", BABELWIRE_LOG_LEVEL="WARNING",
+               BABELWIRE_BATCH_ARTICLES=str(batch_articles))
     log = (work / f"{name}.log").open("w")
     worker = subprocess.Popen([*babelwire(), "worker", "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h",
                                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
