@@ -12,8 +12,12 @@ Failure policy:
 - bad input (`ArticleError`) is never retried: the job is stored `failed` with the field and
   limit that broke, when the message carries an article object; anything less (no article,
   not an object) is logged and dropped — acked, so it cannot loop;
-- transient faults (broker or database down, SQLite busy) are retried with exponential
-  backoff and jitter, `MAX_RETRIES` times;
+- a store that cannot be reached (database down, SQLite busy) is waited for inside the
+  task, with exponential backoff and jitter, for up to `TaskContext.store_wait_s`: the worker
+  takes no new message meanwhile (prefetch 1, acks late), so an outage leaves the backlog in
+  Redis, where it is safe, instead of pulling it through retries that run out;
+- transient faults past that wait (and broker faults) are retried through the broker with
+  exponential backoff and jitter, `MAX_RETRIES` times;
 - a pipeline crash or soft time limit fails the job with a readable error (no retry: the same
   input would crash again);
 - a worker that dies mid-article (SIGKILL, OOM) leaves the message unacked: it is delivered
@@ -29,7 +33,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, Protocol, TypeVar
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
@@ -88,6 +92,7 @@ class TaskContext:
     options: ProcessOptions | None = None
     batch: BatchOptions = field(default_factory=BatchOptions)
     retry_max_delay_s: int = 60
+    store_wait_s: float = 0.0  # how long a task waits for an unreachable store (0: not at all)
     pid: int = field(default_factory=os.getpid)
     batcher: ArticleBatcher = field(init=False)
 
@@ -169,6 +174,33 @@ class ArticleTask(Task):
             return cls._failure_store[1]
 
 
+T = TypeVar("T")
+
+
+def _with_store(context: TaskContext, message_id: str, call: Callable[[], T]) -> T:
+    """Run a store call; while the store is unreachable, wait and try again (backoff with
+    jitter) for up to `context.store_wait_s`, then let the fault through (a broker retry).
+
+    Waiting here rather than retrying through the broker is what keeps a long outage from
+    losing work: this task holds its one message and the worker takes no other, where a
+    retry would ack it and take the next, until every message of the backlog had spent its
+    retries on the outage."""
+    deadline = time.monotonic() + context.store_wait_s
+    waits = 0
+    while True:
+        try:
+            return call()
+        except context.transient_errors as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            delay = min(left, retry_delay(waits, context.retry_max_delay_s))
+            waits += 1
+            log.warning("message %s: store unreachable (%s); wait %d, %.1f s", message_id,
+                        str(exc).splitlines()[0][:200], waits, delay)
+            time.sleep(delay)
+
+
 def retry_delay(retries: int, max_delay_s: int) -> float:
     """Exponential backoff with jitter: half the step fixed, half random (so a fleet of
     workers that lost the database together does not come back in lockstep)."""
@@ -204,7 +236,7 @@ def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **une
             raw = article if article is not None or len(args) != 1 else args[0]
             return _reject(context, message_id, raw, queue, exc)
 
-        claim = context.store.start_job(valid, message_id, queue, MAX_ATTEMPTS)
+        claim = _with_store(context, message_id, lambda: context.store.start_job(valid, message_id, queue, MAX_ATTEMPTS))
         if not claim.proceed:
             log.info("job %s not processed by message %s: %s", claim.job_id, message_id, claim.reason)
             return {"job_id": claim.job_id, "status": claim.status, "skipped": claim.reason}
@@ -219,17 +251,17 @@ def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **une
                 raise SoftTimeLimitExceeded()
         except SoftTimeLimitExceeded:
             error = f"took longer than the soft time limit ({soft_limit:g} s)"
-            context.store.fail_job(claim.job_id, error)
+            _with_store(context, message_id, lambda: context.store.fail_job(claim.job_id, error))
             return {"job_id": claim.job_id, "status": "failed", "error": error}
         except context.transient_errors:
             raise
         except Exception as exc:  # a pipeline bug or a broken model: same input, same crash
             log.exception("job %s: pipeline failed", claim.job_id)
             error = f"pipeline error: {type(exc).__name__}: {exc}"
-            context.store.fail_job(claim.job_id, error)
+            _with_store(context, message_id, lambda: context.store.fail_job(claim.job_id, error))
             return {"job_id": claim.job_id, "status": "failed", "error": error}
         result.job_id = claim.job_id
-        context.store.finish_job(claim.job_id, result)
+        _with_store(context, message_id, lambda: context.store.finish_job(claim.job_id, result))
         return {"job_id": claim.job_id, "status": result.status}
     except context.transient_errors as exc:
         if self.request.retries >= MAX_RETRIES:
@@ -265,7 +297,7 @@ def _reject(context: TaskContext, message_id: str, raw: Any, queue: str, exc: Ar
     """Bad input: a stored failed job when the message has an article object, else a log line."""
     error = str(exc)
     if isinstance(raw, dict):
-        job_id = context.store.record_malformed(message_id, raw, queue, error)
+        job_id = _with_store(context, message_id, lambda: context.store.record_malformed(message_id, raw, queue, error))
         log.warning("job %s failed validation: %s", job_id, error)
         return {"job_id": job_id, "status": "failed", "error": error}
     log.error("message %s dropped: %s (article is %s)", message_id, error, type(raw).__name__)

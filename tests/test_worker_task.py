@@ -107,6 +107,58 @@ def test_transient_store_faults_are_retried_with_backoff_then_give_up(tmp_path: 
     assert any(f"giving up after {MAX_RETRIES} retries" in r.getMessage() for r in caplog.records)
 
 
+def test_a_task_waits_in_place_for_a_database_that_comes_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The store refuses connections for a few seconds: the task holds its message and waits
+    (no broker retry, so its worker takes no other message meanwhile), then claims and
+    finishes its job once."""
+    import threading
+
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL, create_pg_database, drop_pg_database
+
+    url = create_pg_database("bw_wait")
+    name = url.rsplit("/", 1)[1]
+    models = tmp_path / "models"
+    models.mkdir()
+    settings = Settings(database_url=url, models_dir=models, targets=("de",))
+    app = create_app(settings)
+    store = Store(url)
+    store.migrate()
+    context = TaskContext(store=store, engines=build_engines(settings), limits=settings.limits,
+                          transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS, retry_max_delay_s=1,
+                          store_wait_s=30)
+    ArticleTask.bind_context(lambda: context)
+    admin = psycopg.connect(PG_ADMIN_URL, autocommit=True)
+    try:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        store.engine.dispose()
+        reopen = threading.Timer(2.5, lambda: admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
+        reopen.start()
+        with caplog.at_level(logging.WARNING, logger="tasks.process"):
+            res = app.tasks[process_article.name].apply(
+                kwargs={"article": {"text": "The council approved the budget. It passed late."}}, task_id="m-wait")
+        reopen.join()
+    finally:
+        ArticleTask.bind_context(None)
+        store.close()
+        admin.close()
+    try:
+        assert res.state == "SUCCESS" and res.result == {"job_id": "m-wait", "status": "partial"}
+        waits = [r.getMessage() for r in caplog.records if "store unreachable" in r.getMessage()]
+        assert len(waits) >= 2 and waits[0].startswith("message m-wait: store unreachable")
+        assert not any("transient fault" in r.getMessage() for r in caplog.records)  # no broker retry
+        reader = Store(url)
+        try:
+            job = reader.job("m-wait")
+            assert job is not None and job.attempts == 1 and job.status == "partial"
+        finally:
+            reader.close()
+    finally:
+        drop_pg_database(url)
+
+
 def test_retry_delays_grow_exponentially_with_jitter_and_a_cap() -> None:
     for retries in range(10):
         step = min(60, 2 * 2**retries)

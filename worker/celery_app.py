@@ -493,7 +493,18 @@ def build_task_context(settings: Settings) -> TaskContext:
         transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS,
         batch=BatchOptions(settings.batch_articles, settings.batch_window_ms / 1000),
         retry_max_delay_s=retry_max_delay(settings),
+        store_wait_s=store_wait(settings),
     )
+
+
+STORE_WAIT_CAP_S = 120
+
+
+def store_wait(settings: Settings) -> float:
+    """How long a task waits in place for an unreachable store: half the soft time limit (the
+    article must still have time to run once the store is back), at most 2 minutes (past that
+    the broker's retries with their growing delays take over)."""
+    return min(STORE_WAIT_CAP_S, settings.task_soft_time_limit / 2)
 
 
 def send_article(app: Celery, article: dict[str, Any], queue: str = LIVE, task_id: str | None = None, **options: Any) -> Any:
