@@ -8,6 +8,7 @@ not a special case: `translate_jobs` runs every route leg by leg, batching legs 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence, Union
 
@@ -22,10 +23,16 @@ class TranslateOptions:
     max_batch_tokens: int = 4096  # CTranslate2 sub-batches by tokens inside the one call
     max_decoding_length: int = 256  # per sentence; further capped by the model's input limit
     length_penalty: float = 1.0
+    # ... and by the call's longest input: a model that loops on a short sentence stops at
+    # ratio × input + slack tokens instead of decoding to the absolute limit
+    max_length_ratio: float = 2.0
+    max_length_slack: int = 10
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.max_batch_tokens < 1 or self.max_decoding_length < 1:
             raise ValueError("beam_size, max_batch_tokens and max_decoding_length must be >= 1")
+        if self.max_length_ratio <= 0 or self.max_length_slack < 0:
+            raise ValueError("max_length_ratio must be > 0 and max_length_slack >= 0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,13 +154,20 @@ def translate_with_model(
         max_batch_size=options.max_batch_tokens,
         max_input_length=0,  # inputs were fitted above, keeping their end-of-sentence token
         # the limit counts the target prefix too
-        max_decoding_length=min(options.max_decoding_length, manifest.input_limit)
-        + max(len(p) for p in prefixes),
+        max_decoding_length=_decoding_limit(sources, manifest.input_limit, options) + max(len(p) for p in prefixes),
         replace_unknowns=manifest.replace_unknowns,
     )
     # CTranslate2 returns the target prefix as part of the hypothesis: drop it.
     outputs = [hyp[len(prefix) :] for hyp, prefix in zip(hypotheses, prefixes)]
     return tokenizer.decode(outputs)
+
+
+def _decoding_limit(sources: Sequence[Sequence[str]], input_limit: int, options: TranslateOptions) -> int:
+    """Tokens one call may decode per sentence. (CTranslate2 takes one limit per call; calls
+    hold sentences of similar length only in part, so the longest input sets it.)"""
+    longest = max(len(s) for s in sources)
+    relative = math.ceil(options.max_length_ratio * longest) + options.max_length_slack
+    return max(1, min(options.max_decoding_length, input_limit, relative))
 
 
 def _next_model(routes: Sequence[Route], position: list[int]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import random
 from pathlib import Path
 
@@ -113,6 +114,24 @@ def test_many_articles_in_one_batch_keep_their_own_sentences(engines):
     assert [r.external_id for r in results] == [f"a{i}" for i in range(12)]
     # titles and summaries of all twelve articles bound for toy-en-qaa: one call
     assert engines.load_stats()["toy-en-qaa"].batch_calls - calls_before == 1
+
+
+def test_translation_output_is_capped_relative_to_its_input(engines):
+    from models.translation import TranslateOptions
+    from tests.fixtures.build_models import split_words
+
+    sentence = " ".join(toy_english(3, 3))  # three sentences' words in one input
+    expected = expected_translation(sentence, EN_TO_QAA)
+    ((full,),) = engines.translate([(engines.translation("en", "qaa"), [sentence])])
+    assert full == expected  # the default cap (2 × input + 10) leaves a real translation whole
+
+    tight = ModelEngines.open(FIXTURE_MODELS_DIR, device="cpu",
+                              translate_options=TranslateOptions(max_length_ratio=0.25, max_length_slack=1))
+    ((cut,),) = tight.translate([(tight.translation("en", "qaa"), [sentence])])
+    words, expected_words = split_words(cut), split_words(expected)
+    # input: the words plus </s>; at most a quarter of that, rounded up, plus 1 is decoded
+    assert 0 < len(words) <= math.ceil((len(split_words(sentence)) + 1) / 4) + 1 < len(expected_words)
+    assert words == expected_words[: len(words)]
 
 
 def test_missing_target_is_partial_and_names_the_pull_command(engines):
