@@ -9,8 +9,10 @@ RSS of the whole process tree (parent and pool processes) is sampled every 0.25 
 figure is peak RSS / model files. The target, `RSS ≤ 1.3 × model files + 300 MB`, is
 checked and shown as `worker_rss_headroom_mb` (positive: under the target).
 
-RSS summed over forked processes counts pages they share (the interpreter, libraries) once
-per process; the proportional set size (PSS), which splits them, is shown alongside. Beyond
+RSS summed over forked processes counts pages they share (the interpreter, libraries, the
+language detector the main process loads before it forks) once per process; the
+proportional set size (PSS), which splits them, is reported alongside as
+`worker_pss_over_model_size`: what the worker really takes. Beyond
 `--tiny`, the same is measured for `babelwire worker -P threads` (one process, the models
 loaded once, two tasks at a time), the configuration for memory-bound machines.
 """
@@ -79,6 +81,8 @@ def run(scale: Scale, workdir: Path, *celery_args: str, label: str = "") -> None
          f"target 1.3 × models + 300 MB = {target / MB:.0f} MB")
     report(f"worker_rss_over_model_size{label}", peak_rss / model_bytes, "x")
     report(f"worker_rss_headroom_mb{label}", (target - peak_rss) / MB, "MB")
+    # the memory the tree really takes (shared pages split between the processes sharing them)
+    report(f"worker_pss_over_model_size{label}", peak_pss / model_bytes, "x")
 
 
 def main() -> None:

@@ -205,3 +205,19 @@ def test_since_takes_iso_dates_and_ages() -> None:
     assert parse_since("7d", now) == now - timedelta(days=7)
     assert parse_since("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=timezone.utc)
     assert parse_since("2024-05-01T12:00:00+02:00", now) == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+
+
+def test_the_main_process_loads_the_detector_for_its_pool_processes_to_share() -> None:
+    import gc
+
+    import pipeline.detect as detect
+    from worker.celery_app import _share_with_pool_processes
+
+    detect._identifier = None
+    try:
+        _share_with_pool_processes()
+        assert detect._identifier is not None  # loaded before the fork: pool processes inherit it
+        assert gc.get_freeze_count() > 0  # out of the collector's way, so its pages stay shared
+        assert detect.detect_language("The council approved the budget on Tuesday evening.").lang == "en"
+    finally:
+        gc.unfreeze()

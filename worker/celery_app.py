@@ -430,6 +430,8 @@ def create_app(settings: Settings | None = None) -> Celery:
         if not prefork:
             # solo / threads: tasks run in this process; load the models before consuming
             _warm_up()
+        else:
+            _share_with_pool_processes()
 
     return app
 
@@ -439,6 +441,25 @@ def _warm_up_pool_process(**_: Any) -> None:
     """Each prefork pool process loads its models once, at start, before its first task."""
     if ArticleTask.context_factory is not None:
         _warm_up()
+
+
+def _share_with_pool_processes() -> None:
+    """Load what fork can share into the main process before the pool forks: the language
+    detector (≈75 MB of tables) then exists once, in pages the pool processes share, instead
+    of once per process. `gc.freeze()` keeps the collector from writing to those objects'
+    headers, which would copy their pages into every process. (CTranslate2 models cannot be
+    shared this way: their threads do not survive a fork; each pool process loads its own.)"""
+    import gc
+
+    from pipeline.detect import warm_up as load_detector
+
+    try:
+        load_detector()
+    except Exception:
+        log.exception("could not load the language detector; each pool process loads its own")
+        return
+    gc.collect()
+    gc.freeze()
 
 
 def _warm_up() -> None:
