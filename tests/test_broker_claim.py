@@ -96,9 +96,11 @@ def test_a_consumer_killed_between_pop_and_record_leaves_the_message_to_be_hande
         app.close()
 
 
-def test_an_idle_consumer_claims_a_message_that_arrives_later(redis_url: str) -> None:
-    """The claim cannot block the way BRPOP did: an idle consumer asks again, and a message
-    published while it waits is still taken, recorded and acked."""
+def test_an_idle_consumer_claims_messages_that_arrive_later_on_either_queue(redis_url: str) -> None:
+    """The claim cannot block the way BRPOP did: an idle consumer waits on the live queue
+    without taking from it (BLMOVE onto itself), and claims what arrives there; a bulk
+    message is claimed when that wait times out. Each is recorded while in hand and acked."""
+    from worker.celery_app import BULK
     app = app_for(redis_url)
     client = redis.Redis.from_url(redis_url)
     received: list[str] = []
@@ -110,13 +112,23 @@ def test_an_idle_consumer_claims_a_message_that_arrives_later(redis_url: str) ->
 
     try:
         with app.connection_for_read() as connection:
-            with connection.Consumer([app.amqp.queues[LIVE]], callbacks=[take], accept=["json"]):
+            with connection.Consumer([app.amqp.queues[LIVE], app.amqp.queues[BULK]], callbacks=[take],
+                                     accept=["json"]):
                 with pytest.raises(TimeoutError):
                     connection.drain_events(timeout=0.3)  # nothing there yet
                 app.send_task("babelwire.process_article", kwargs={"article": {"id": "z", "text": "t"}},
                               queue=LIVE, task_id="late")
                 connection.drain_events(timeout=10)
-        assert received == ["late"]
+                assert client.llen(LIVE) == 0  # the wait moved nothing anywhere: the claim took it
+                app.send_task("babelwire.process_article", kwargs={"article": {"id": "w", "text": "t"}},
+                              queue=BULK, task_id="late-bulk")
+                deadline = time.monotonic() + 10
+                while len(received) < 2 and time.monotonic() < deadline:
+                    try:
+                        connection.drain_events(timeout=1)
+                    except TimeoutError:
+                        pass
+        assert received == ["late", "late-bulk"]
         assert client.hlen("unacked") == 0
     finally:
         client.close()

@@ -163,16 +163,18 @@ for i = 1, #KEYS - 2 do
 end
 return false
 """
-CLAIM_IDLE_POLL_S = 0.05  # how often an idle worker asks again (BRPOP would block instead)
 
 
 class GuardedRedisChannel(kombu_redis.Channel):
     """kombu's Redis channel, with two changes.
 
     Messages are claimed atomically (`CLAIM_SCRIPT`) instead of with BRPOP, so a worker that
-    dies at any moment loses no message. A script cannot block, so an idle worker polls every
-    `CLAIM_IDLE_POLL_S` (a cheap call; the latency it adds is at most that interval, and only
-    when the queues were empty).
+    dies at any moment loses no message. A script cannot block; when a claim finds every
+    queue empty, the worker blocks instead on `BLMOVE q q RIGHT LEFT` over its first queue
+    (live): that moves an arriving message from the list's tail to its head, the same list,
+    so nothing leaves the queue, and it wakes the worker at once to claim it. The other
+    queues are claimed from when that wait times out (`brpop_timeout`, 1 s): an idle worker
+    sees a live article at once and a bulk one within a second. Redis ≥ 6.2.
 
     Garbage in a queue's list is logged and dropped: kombu decodes each popped item as a JSON
     envelope outside of Celery's error handling, so one stray `LPUSH live "hello"` would stop
@@ -180,37 +182,40 @@ class GuardedRedisChannel(kombu_redis.Channel):
     """
 
     QoS = GuardedQoS
-    _next_claim_at = 0.0
+    _queues_were_empty = False  # the last claim found nothing: wait before the next one
+    _command = "EVAL"  # what the connection's reply will answer
 
     def _brpop_start(self, timeout: Any = None) -> None:
         queues = self._queue_cycle.consume(len(self.active_queues))
         if not queues:
             return
-        wait = self._next_claim_at - time.monotonic()
-        if wait > 0:
-            if self.connection.event_loop_registered:
-                return  # the transport's timer wakes the event loop to ask again
-            time.sleep(wait)  # no event loop (drain_events): nothing else to do meanwhile
         keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
         routing_keys = [key.rsplit(self.sep, 1)[0] for key in keys]
         keys += [self.unacked_key, self.unacked_index_key]
         if self.global_keyprefix:
             keys = [self.global_keyprefix + key for key in keys]
+        if self._queues_were_empty:
+            self._queues_were_empty = False
+            first = keys[0]
+            command: tuple[Any, ...] = ("BLMOVE", first, first, "RIGHT", "LEFT", timeout or self.brpop_timeout)
+        else:
+            command = ("EVAL", CLAIM_SCRIPT, len(keys), *keys, repr(time.time()), *routing_keys)
+        self._command = command[0]
         self._in_poll = self.client.connection
         self._brpop_sent_at = time.monotonic()
-        self.client.connection.send_command(
-            "EVAL", CLAIM_SCRIPT, len(keys), *keys, repr(time.time()), *routing_keys
-        )
+        self.client.connection.send_command(*command)
 
     def _brpop_read(self, **options: Any) -> Any:
         try:
             try:
-                reply = self.client.parse_response(self.client.connection, "EVAL", **options)
+                reply = self.client.parse_response(self.client.connection, self._command, **options)
             except self.connection_errors:
                 self.client.connection.disconnect()  # the next round reconnects
                 raise
+            if self._command == "BLMOVE":
+                raise Empty()  # a message arrived (still in its queue) or the wait timed out: claim next
             if not reply:
-                self._next_claim_at = time.monotonic() + CLAIM_IDLE_POLL_S
+                self._queues_were_empty = True
                 raise Empty()
             key, item = (bytes_to_str(part) for part in reply)
             if self.global_keyprefix:
@@ -270,10 +275,6 @@ class GuardedRedisChannel(kombu_redis.Channel):
         return super().basic_consume(queue, no_ack, guarded, consumer_tag, **kwargs)
 
 
-def _wake() -> None:
-    """A timer that only makes the event loop tick."""
-
-
 def _log_dropped(exc: BaseException) -> None:
     log.error("dropped an item from a Redis queue that is not a Celery message (%s: %s)",
               type(exc).__name__, str(exc)[:200])
@@ -293,14 +294,6 @@ def _reject_unhandled(message: Any, exc: BaseException) -> None:
 
 class GuardedRedisTransport(kombu_redis.Transport):
     Channel = GuardedRedisChannel
-    event_loop_registered = False
-
-    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
-        super().register_with_event_loop(connection, loop)
-        self.event_loop_registered = True
-        # Wakes the loop so that an idle channel claims again (kombu polls on every tick);
-        # BRPOP needed no timer because its reply woke the loop.
-        loop.call_repeatedly(CLAIM_IDLE_POLL_S, _wake)
 
     def _deliver(self, message: Any, queue: str) -> None:
         problem = envelope_problem(message)
