@@ -84,13 +84,29 @@ def test_status_of_an_unknown_job_exits_1(service_env: dict[str, str], cli_in_pr
 def test_messages_that_never_went_out_are_sent_by_the_next_enqueue(
     tmp_path: Path, service_env: dict[str, str], cli_in_process: Any, redis_url: str
 ) -> None:
+    from pipeline.article import validate_article
+    from worker.config import Settings
+
+    raw = [{"text": f"Article number {i} about the budget."} for i in range(3)]
     path = tmp_path / "a.jsonl"
-    path.write_text("".join(json.dumps({"text": f"Article number {i} about the budget."}) + "\n" for i in range(3)))
-    broker_down = {**service_env, "BABELWIRE_BROKER_URL": "redis://127.0.0.1:1/0"}
-    failed = cli_in_process(["enqueue", str(path), "--json"], broker_down)
-    assert failed.returncode == 1
-    assert "enqueue the same input again" in failed.stderr
-    assert lengths(redis_url) == {"live": 0, "bulk": 0}
+    path.write_text("".join(json.dumps(a) + "\n" for a in raw))
+    store = Store(service_env["BABELWIRE_DATABASE_URL"])
+    store.migrate()
+    try:
+        # the broker is down from the start: nothing is written, nothing sent
+        broker_down = {**service_env, "BABELWIRE_BROKER_URL": "redis://127.0.0.1:1/0"}
+        failed = cli_in_process(["enqueue", str(path), "--json"], broker_down)
+        assert failed.returncode == 1
+        assert "enqueue the same input again" in failed.stderr
+        assert lengths(redis_url) == {"live": 0, "bulk": 0} and store.row_counts()["jobs"] == 0
+
+        # a run that died after writing its rows and before publishing (the broker went away
+        # mid-batch): the rows exist, their messages never went out
+        limits = Settings(targets=service_env["BABELWIRE_TARGETS"]).limits  # as the CLI reads them
+        store.submit([validate_article(a, limits) for a in raw], "bulk")
+        assert store.row_counts()["jobs"] == 3 and lengths(redis_url)["bulk"] == 0
+    finally:
+        store.close()
 
     again = cli_in_process(["enqueue", str(path), "--json"], service_env)
     assert again.returncode == 0, again.stderr

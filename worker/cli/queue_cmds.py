@@ -102,13 +102,15 @@ class Submitter:
     def submit(self, articles: list[Article], report: EnqueueReport) -> list[Any]:
         from tasks.process import TASK_NAME
 
+        if not self._declared:
+            # Before any job row: the broker connection is up (or this fails) when a job is
+            # created, so its created_at → publish is the publish alone, not a connect.
+            self.producer.maybe_declare(self.celery_app.amqp.queues[self.queue], retry=True,
+                                        **self.celery_app.conf.task_publish_retry_policy)
+            self._declared = True
         submissions = self.store.submit(articles, self.queue)
         to_send = [(a, s) for a, s in zip(articles, submissions) if s.send]
         if to_send:
-            if not self._declared:
-                self.producer.maybe_declare(self.celery_app.amqp.queues[self.queue], retry=True,
-                                            **self.celery_app.conf.task_publish_retry_policy)
-                self._declared = True
             # One Redis pipeline for the whole batch (kombu's Producer.batch), one connection.
             with self.producer.batch(max_size=SUBMIT_BATCH):
                 for article, sub in to_send:
