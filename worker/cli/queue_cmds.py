@@ -396,6 +396,10 @@ def export(
 #   solo    1 × 2                             0.38         234 MB
 #   threads 2 × 2 (one shared model)          0.33         235 MB
 #
+# On a second machine (AVX-512 VNNI, 48 articles): prefork 2 × 1 4.38 articles/s 546 MB,
+# threads 2 × 2 1.21 / 232 MB, threads 16 × 2 batching 16 articles (BABELWIRE_BATCH_ARTICLES)
+# 4.52 / 483 MB: batching is what makes one shared model keep up.
+#
 # prefork with one process per core and one CTranslate2 thread each is the default: the
 # fastest (the pipeline's Python stages — cleaning, segmentation, the store — run in
 # parallel too, which threads cannot do under the GIL and solo does not do at all), and
