@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import redis
@@ -46,6 +46,15 @@ os._exit(5)
 def app_for(redis_url: str) -> Any:
     return create_app(Settings(broker_url=redis_url, database_url="sqlite://", task_soft_time_limit=1,
                                task_time_limit=2, broker_visibility_timeout=VISIBILITY_TIMEOUT_S))
+
+
+def drain_until(connection: Any, done: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        try:
+            connection.drain_events(timeout=1)
+        except TimeoutError:
+            pass
 
 
 def unacked_task_ids(client: redis.Redis) -> list[str]:
@@ -82,12 +91,7 @@ def test_a_consumer_killed_between_pop_and_record_leaves_the_message_to_be_hande
             channel = connection.default_channel
             channel.qos.restore_visible(num=10, interval=1)  # what a live worker's sweep does
             with connection.Consumer([app.amqp.queues[LIVE]], callbacks=[take], accept=["json"], channel=channel):
-                deadline = time.monotonic() + 20
-                while len(received) < 2 and time.monotonic() < deadline:
-                    try:
-                        connection.drain_events(timeout=1)
-                    except TimeoutError:
-                        pass
+                drain_until(connection, lambda: len(received) == 2, 20)
         # each message exactly once: the restored one and the one that never left the queue
         assert sorted(received) == ["claimed-then-killed", "still-queued"]
         assert client.llen(LIVE) == 0 and client.hlen("unacked") == 0 and client.zcard("unacked_index") == 0
@@ -122,12 +126,7 @@ def test_an_idle_consumer_claims_messages_that_arrive_later_on_either_queue(redi
                 assert client.llen(LIVE) == 0  # the wait moved nothing anywhere: the claim took it
                 app.send_task("babelwire.process_article", kwargs={"article": {"id": "w", "text": "t"}},
                               queue=BULK, task_id="late-bulk")
-                deadline = time.monotonic() + 10
-                while len(received) < 2 and time.monotonic() < deadline:
-                    try:
-                        connection.drain_events(timeout=1)
-                    except TimeoutError:
-                        pass
+                drain_until(connection, lambda: len(received) == 2, 10)
         assert received == ["late", "late-bulk"]
         assert client.hlen("unacked") == 0
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -16,19 +16,27 @@ from worker.runtime import build_engines
 from worker.store import TRANSIENT_DB_ERRORS, Store
 
 
-@pytest.fixture
-def bound(tmp_path: Path, database_url: str) -> Iterator[tuple[Store, object]]:
-    """The task bound to a real store and engines over an empty model store."""
+def bind_task(tmp_path: Path, database_url: str, migrate: bool = True, **context_options: Any) -> tuple[Store, Any]:
+    """The task bound to a real store and engines over an empty model store (unbind with
+    `ArticleTask.bind_context(None)`)."""
     models = tmp_path / "models"
-    models.mkdir()
+    models.mkdir(exist_ok=True)
     settings = Settings(database_url=database_url, models_dir=models, targets=("de",))
     app = create_app(settings)
     store = Store(database_url)
-    store.migrate()
+    if migrate:
+        store.migrate()
     context = TaskContext(store=store, engines=build_engines(settings), limits=settings.limits,
-                          transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS, retry_max_delay_s=1)
+                          transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS, retry_max_delay_s=1,
+                          **context_options)
     ArticleTask.bind_context(lambda: context)
-    yield store, app.tasks[process_article.name]
+    return store, app.tasks[process_article.name]
+
+
+@pytest.fixture
+def bound(tmp_path: Path, database_url: str) -> Iterator[tuple[Store, object]]:
+    store, task = bind_task(tmp_path, database_url)
+    yield store, task
     ArticleTask.bind_context(None)
     store.close()
 
@@ -86,18 +94,11 @@ def test_a_message_without_an_article_is_dropped_without_a_row(bound) -> None:
 def test_transient_store_faults_are_retried_with_backoff_then_give_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # a PostgreSQL that is not there: every store call raises OperationalError
     url = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
-    models = tmp_path / "models"
-    models.mkdir()
-    settings = Settings(database_url=url, models_dir=models)
-    app = create_app(settings)
-    store = Store(url)
-    context = TaskContext(store=store, engines=build_engines(settings), limits=settings.limits,
-                          transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS, retry_max_delay_s=1)
-    ArticleTask.bind_context(lambda: context)
+    store, task = bind_task(tmp_path, url, migrate=False)
     try:
         with caplog.at_level(logging.WARNING, logger="tasks.process"):
             # eager mode runs each retry at once (no countdown): the count is what is checked
-            res = app.tasks[process_article.name].apply(kwargs={"article": {"text": "Hello there."}}, task_id="m-t")
+            res = task.apply(kwargs={"article": {"text": "Hello there."}}, task_id="m-t")
     finally:
         ArticleTask.bind_context(None)
         store.close()
@@ -119,16 +120,7 @@ def test_a_task_waits_in_place_for_a_database_that_comes_back(tmp_path: Path, ca
 
     url = create_pg_database("bw_wait")
     name = url.rsplit("/", 1)[1]
-    models = tmp_path / "models"
-    models.mkdir()
-    settings = Settings(database_url=url, models_dir=models, targets=("de",))
-    app = create_app(settings)
-    store = Store(url)
-    store.migrate()
-    context = TaskContext(store=store, engines=build_engines(settings), limits=settings.limits,
-                          transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS, retry_max_delay_s=1,
-                          store_wait_s=30)
-    ArticleTask.bind_context(lambda: context)
+    store, task = bind_task(tmp_path, url, store_wait_s=30)
     admin = psycopg.connect(PG_ADMIN_URL, autocommit=True)
     try:
         admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
@@ -137,8 +129,8 @@ def test_a_task_waits_in_place_for_a_database_that_comes_back(tmp_path: Path, ca
         reopen = threading.Timer(2.5, lambda: admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
         reopen.start()
         with caplog.at_level(logging.WARNING, logger="tasks.process"):
-            res = app.tasks[process_article.name].apply(
-                kwargs={"article": {"text": "The council approved the budget. It passed late."}}, task_id="m-wait")
+            res = task.apply(kwargs={"article": {"text": "The council approved the budget. It passed late."}},
+                             task_id="m-wait")
         reopen.join()
     finally:
         ArticleTask.bind_context(None)
