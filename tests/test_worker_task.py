@@ -213,3 +213,14 @@ def test_the_main_process_loads_the_detector_for_its_pool_processes_to_share() -
         assert detect.detect_language("The council approved the budget on Tuesday evening.").lang == "en"
     finally:
         gc.unfreeze()
+
+
+def test_a_broker_too_old_for_the_idle_wait_is_named_with_the_version_needed() -> None:
+    from worker.celery_app import check_broker_version, redis_version_problem
+
+    problem = redis_version_problem("6.0.16")
+    assert problem is not None and "6.0.16" in problem and ">= 6.2" in problem
+    assert redis_version_problem("6.2.0") is None and redis_version_problem("7.0.15") is None
+    assert redis_version_problem("unknown") is None  # a Redis-compatible server: let it try
+    assert check_broker_version("redis://127.0.0.1:6379/0") is None  # the machine's Redis 7
+    assert check_broker_version("redis://127.0.0.1:1/0") is None  # unreachable: the worker retries

@@ -317,6 +317,37 @@ class GuardedRedisTransport(kombu_redis.Transport):
 
 
 REDIS_SCHEMES = ("redis://", "rediss://")
+MIN_REDIS_VERSION = (6, 2)  # BLMOVE, which an idle worker waits with
+
+
+def redis_version_problem(version: str) -> str | None:
+    """Why a Redis server of this version cannot be the broker, or None."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return None  # not a version we can read (a Redis-compatible server): let it try
+    if found < MIN_REDIS_VERSION:
+        need = ".".join(map(str, MIN_REDIS_VERSION))
+        return f"Redis {version} is too old for the broker: babelwire needs Redis >= {need} (BLMOVE)"
+    return None
+
+
+def check_broker_version(broker_url: str, timeout: float = 2.0) -> str | None:
+    """The broker's version problem, if it is reachable Redis and too old (an unreachable
+    broker is not this check's business: the worker retries connecting)."""
+    if not broker_url.startswith(REDIS_SCHEMES):
+        return None
+    import redis
+
+    try:
+        client = redis.Redis.from_url(broker_url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            version = str(client.info("server").get("redis_version", ""))
+        finally:
+            client.close()
+    except Exception:
+        return None
+    return redis_version_problem(version)
 
 
 def broker_tls(broker_url: str) -> dict[str, Any] | bool:

@@ -315,16 +315,21 @@ def check_broker(url: str, timeout: float = 2.0) -> Check:
         return Check("broker", True, f"{shown} (not Redis: not checked)")
     import redis
 
+    from worker.celery_app import redis_version_problem
+
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
         try:
-            client.ping()
+            version = str(client.info("server").get("redis_version", ""))
         finally:
             client.close()
     except Exception as exc:
         return Check("broker", False, f"{shown}: {type(exc).__name__}: {exc}",
                      "start Redis, or set BABELWIRE_BROKER_URL to a reachable broker")
-    return Check("broker", True, shown)
+    problem = redis_version_problem(version)
+    if problem:
+        return Check("broker", False, f"{shown}: {problem}", "upgrade Redis (docker-compose runs redis:7)")
+    return Check("broker", True, f"{shown} (Redis {version})")
 
 
 def check_database(url: str, timeout: int = 3) -> Check:

@@ -441,5 +441,10 @@ def worker(ctx: typer.Context) -> None:
     except ValueError as exc:
         raise fail(f"configuration: {exc}") from None
     if "--help" not in ctx.args:
+        from worker.celery_app import check_broker_version
+
+        problem = check_broker_version(settings.broker_url)
+        if problem:
+            raise fail(problem)
         open_store(settings).close()  # migrate before the first task needs the tables
     celery_app.worker_main(worker_argv(settings, ctx.args))
