@@ -8,47 +8,16 @@ import pickle
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import redis
 from celery import Celery
 
 from tests.conftest import PG_ADMIN_URL, WorkerFactory, create_pg_database, drop_pg_database, make_service_env
-from tests.fixtures.build_models import toy_article, toy_sentence
-from worker.store import JobRow, Store
-
-
-def toy_articles(n: int, seed: int, **extra: Any) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    return [
-        {"id": f"a{seed}-{i}", "title": toy_sentence(rng).rstrip("."), "text": toy_article(rng, 6), "lang": "en", **extra}
-        for i in range(n)
-    ]
-
-
-def write_jsonl(path: Path, items: list[Any]) -> Path:
-    with path.open("w") as fh:
-        for item in items:
-            fh.write((item if isinstance(item, str) else json.dumps(item)) + "\n")
-    return path
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def jobs(store: Store) -> list[JobRow]:
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
-    with Session(store.engine) as session:
-        return list(session.execute(select(JobRow)).scalars())
+from tests.faults_support import all_jobs as jobs, toy_articles, wait_for, write_jsonl
+from tests.fixtures.build_models import toy_article
+from worker.store import Store
 
 
 def broker_and_jobs(redis_url: str, store: Store, at_kill: dict[str, tuple[str, int]]) -> str:

@@ -222,26 +222,28 @@ class GuardedRedisChannel(kombu_redis.Channel):
                 key = key[len(self.global_keyprefix):]
             queue = key.rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(queue)
+            message = None
             try:
-                self.connection._deliver(loads(item), queue)
+                message = loads(item)
+                self.connection._deliver(message, queue)
             except ENVELOPE_ERRORS as exc:
                 if isinstance(exc, self.connection_errors):
                     raise
                 _log_dropped(exc)
-            self._forget_if_dropped(item)
+            self._forget_if_dropped(message)
             return True
         finally:
             self._in_poll = None
             self._flush_brpop_reauth()
 
-    def _forget_if_dropped(self, item: str) -> None:
-        """The script recorded the item as unacked; if the worker dropped it instead of
+    def _forget_if_dropped(self, message: Any) -> None:
+        """The script recorded the message as unacked; if the worker dropped it instead of
         delivering it (not a task message), remove the record, or it would come back after
         every visibility timeout. (Delivered and already acked, as under the solo pool, the
         record is gone and this is a no-op.)"""
         try:
-            tag = loads(item)["properties"]["delivery_tag"]
-        except Exception:
+            tag = message["properties"]["delivery_tag"]
+        except (TypeError, KeyError, IndexError):
             return  # not an envelope: the script did not record it
         if isinstance(tag, str) and tag not in self.qos._delivered:
             self.qos._remove_from_indices(tag).execute()
@@ -332,19 +334,24 @@ def redis_version_problem(version: str) -> str | None:
     return None
 
 
+def redis_server_version(url: str, timeout: float = 2.0) -> str:
+    """The version a Redis server reports (raises when it cannot be reached)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        return str(client.info("server").get("redis_version", ""))
+    finally:
+        client.close()
+
+
 def check_broker_version(broker_url: str, timeout: float = 2.0) -> str | None:
     """The broker's version problem, if it is reachable Redis and too old (an unreachable
     broker is not this check's business: the worker retries connecting)."""
     if not broker_url.startswith(REDIS_SCHEMES):
         return None
-    import redis
-
     try:
-        client = redis.Redis.from_url(broker_url, socket_connect_timeout=timeout, socket_timeout=timeout)
-        try:
-            version = str(client.info("server").get("redis_version", ""))
-        finally:
-            client.close()
+        version = redis_server_version(broker_url, timeout)
     except Exception:
         return None
     return redis_version_problem(version)

@@ -313,16 +313,10 @@ def check_broker(url: str, timeout: float = 2.0) -> Check:
     shown = _hide_password(url)
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return Check("broker", True, f"{shown} (not Redis: not checked)")
-    import redis
-
-    from worker.celery_app import redis_version_problem
+    from worker.celery_app import redis_server_version, redis_version_problem
 
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-        try:
-            version = str(client.info("server").get("redis_version", ""))
-        finally:
-            client.close()
+        version = redis_server_version(url, timeout)
     except Exception as exc:
         return Check("broker", False, f"{shown}: {type(exc).__name__}: {exc}",
                      "start Redis, or set BABELWIRE_BROKER_URL to a reachable broker")
