@@ -122,6 +122,12 @@ def test_a_threads_worker_batches_bulk_articles_across_tasks(
     assert 0 < batches < n / 2, f"{n} articles in {batches} batches: they were not batched"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_batching_on_a_pool_that_cannot_batch_is_pointed_out(service_env: dict[str, str], workers: WorkerFactory) -> None:
+    worker = workers.start({**service_env, "BABELWIRE_BATCH_ARTICLES": "4"}, "--pool", "prefork", "--concurrency", "1")
+    assert "BABELWIRE_BATCH_ARTICLES=4 wants `-P threads` with concurrency >= 4" in worker.log
+
+
 def test_the_same_file_twice_is_all_duplicates_and_nothing_is_processed_again(
     tmp_path: Path, service_env: dict[str, str], workers: WorkerFactory, cli_in_process: Any, store: Store, redis_url: str
 ) -> None:
