@@ -51,10 +51,26 @@ class Settings(BaseSettings):
     # share their model calls (pipeline/batching.py). 1 = off. Wants concurrency >= this.
     batch_articles: int = Field(1, ge=1, le=256)
     batch_window_ms: int = Field(20, ge=0, le=5000)  # how long the first article waits for others
+    # Webhooks (worker/delivery, `babelwire webhooks`). A per-article callback_url is called
+    # only if it matches the allowlist; any delivery goes only to public addresses, or to the
+    # networks allowed here (CIDRs, e.g. an internal receiver's). Callbacks are signed with
+    # the callback secret (whsec_...). Failed attempts are retried with exponential backoff
+    # (base, capped at max) and jitter for retry_for_s, then the delivery is dead.
+    webhook_callback_allowlist: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_allow_networks: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_callback_secret: str | None = None
+    webhook_retry_base_s: float = Field(5.0, gt=0)
+    webhook_retry_max_s: float = Field(3600.0, gt=0)
+    webhook_retry_for_s: float = Field(25 * 3600.0, gt=0)
+    webhook_connect_timeout_s: float = Field(5.0, gt=0)
+    webhook_read_timeout_s: float = Field(10.0, gt=0)
+    webhook_max_response_bytes: int = Field(64 * 1024, ge=0)
+    webhook_concurrency: int = Field(8, ge=1, le=256)  # deliveries in flight per dispatcher
+    webhook_poll_s: float = Field(1.0, gt=0)  # how often an idle dispatcher looks for due deliveries
     log_level: str = "INFO"
     metrics_port: int = Field(0, ge=0)  # worker metrics HTTP port; 0 = off
 
-    @field_validator("targets", "api_tokens", mode="before")
+    @field_validator("targets", "api_tokens", "webhook_callback_allowlist", "webhook_allow_networks", mode="before")
     @classmethod
     def _comma_list(cls, v: object) -> object:
         if isinstance(v, str):
