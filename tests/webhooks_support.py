@@ -1,0 +1,130 @@
+"""Test helpers for webhooks: a receiver on 127.0.0.1 and a guard that keeps every test
+connection on this machine.
+
+`LoopbackReceiver` is a real HTTP server bound to 127.0.0.1 only. It records each request
+(headers and body) and answers with what its `respond` function returns; `down()` closes its
+listening socket (connections are refused) and `up()` opens it again on the same port.
+
+`only_loopback_connections` (a fixture in the test modules) patches `socket.socket.connect`
+so that any connection to an address other than 127.0.0.1 fails the test instead of leaving
+the machine; it records every address connected to.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b"ok"
+
+
+class LoopbackReceiver:
+    def __init__(self, respond: Callable[[int, Received], Reply] | None = None, port: int = 0):
+        self.respond = respond or (lambda n, r: Reply())
+        self.requests: list[Received] = []
+        self.lock = threading.Lock()
+        self.port = port
+        self._server: ThreadingHTTPServer | None = None
+        self.up()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length") or 0)
+                got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+                with receiver.lock:
+                    receiver.requests.append(got)
+                    n = len(receiver.requests)
+                reply = receiver.respond(n, got)
+                self.send_response(reply.status)
+                for k, v in reply.headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    self.wfile.write(reply.body)
+                except OSError:
+                    pass  # the client stopped reading (a capped answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def close(self) -> None:
+        self.down()
+
+
+@dataclass
+class ConnectionLog:
+    addresses: list[str] = field(default_factory=list)
+
+
+def guard_connections(monkeypatch: Any) -> ConnectionLog:
+    """Refuse (and fail on) any connection to an address other than 127.0.0.1."""
+    log = ConnectionLog()
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else str(address)
+        log.addresses.append(host)
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host != "127.0.0.1":
+            raise AssertionError(f"a test tried to connect to {address!r}: only 127.0.0.1 is allowed")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return log
+
+
+class StubResolver:
+    """Host names → addresses, without DNS; records each lookup."""
+
+    def __init__(self, names: dict[str, list[str]]):
+        self.names = names
+        self.lookups: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups.append(host)
+        if host in self.names:
+            return list(self.names[host])
+        try:
+            socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        except OSError:
+            from worker.delivery.exceptions import ResolveError
+
+            raise ResolveError(f"{host}: not in the stub resolver") from None
+        return [host]
