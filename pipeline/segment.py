@@ -112,47 +112,92 @@ ABBREVIATIONS = frozenset(
     """.split()
 )
 
-_CLOSE = r"[\"'”’»)\]」』）]*"
+# Possessive runs (`*+`, `++`) and a look-behind that starts a match only at the first mark of
+# a run keep the scan linear: a long run of marks or quotes is read once, not once per start.
+_CLOSE = r"[\"'”’»)\]」』）]*+"
 # A candidate break: terminal punctuation, closing quotes, whitespace.
-_LATIN_BREAK = re.compile(rf"[.!?…]+{_CLOSE}(\s+)")
+_LATIN_BREAK = re.compile(rf"(?<![.!?…])[.!?…]++{_CLOSE}(\s+)")
 # Full-width terminal punctuation breaks without any space after it.
-_CJK_BREAK = re.compile(rf"[。！？!?]+{_CLOSE}(\s*)|[.!?…]+{_CLOSE}(\s+)")
-_WORD_BEFORE_STOP = re.compile(r"([^\W\d_]+)\.\W*$")
+_CJK_BREAK = re.compile(rf"[。！？!?]++{_CLOSE}(\s*)|(?<![.!?…])[.!?…]++{_CLOSE}(\s+)")
+_SENTENCE_START = re.compile(r"[\"'“‘«„(\[¿¡–—-]*+\s*(\w)")
+_WORD = re.compile(r"\w+")
+_LETTERS_AT_END = re.compile(r"[^\W\d_]+$")
 _FULL_WIDTH_STOP = re.compile(r"[。！？]")
+_LONGEST_ABBREVIATION = max(map(len, ABBREVIATIONS))
+
+# pysbd's rules are quadratic, or worse, on some long runs ("U.S. U.S. …", "1. 1. …"), so it
+# never sees more than this many characters at once (see `_pysbd_split`). News paragraphs are
+# far shorter: below this, pysbd reads the whole paragraph, as it always did.
+PYSBD_MAX_CHARS = 1_000
 
 
-def _starts_sentence(rest: str) -> bool:
-    """The text after a candidate break starts a sentence: not a lower-case letter (caseless
-    scripts, digits and capitals all do), after any opening quotes or brackets."""
-    m = re.match(r"[\"'“‘«„(\[¿¡–—-]*\s*(\w)", rest)
-    return not m.group(1).islower() if m else bool(rest.strip())
+def _starts_sentence(paragraph: str, pos: int) -> bool:
+    """The text from `pos` (not whitespace) starts a sentence: not a lower-case letter
+    (caseless scripts, digits and capitals all do), after any opening quotes or brackets."""
+    m = _SENTENCE_START.match(paragraph, pos)
+    return not m.group(1).islower() if m else pos < len(paragraph)
 
 
-def _is_abbreviation(before: str, initials: bool = True) -> bool:
-    """`before` ends with a known abbreviation (or, if `initials`, a capital letter) and its stop."""
-    m = _WORD_BEFORE_STOP.search(before)
-    if not m:
+def _abbreviation_ends(text: str, word: re.Match[str] | None, floor: int, initials: bool) -> bool:
+    """Whether `text` up to some end is "<known abbreviation>." followed by nothing but
+    punctuation and spaces, given `word`, the last word (`\w+`) before that end.
+
+    A known abbreviation, or (if `initials`) a single capital letter, right before the stop.
+    Only the last few characters of the word are read: a word longer than every
+    abbreviation is none of them. Nothing before `floor` counts.
+    """
+    if word is None or word.start() < floor:
         return False
-    word = m.group(1)
-    if len(word) == 1 and word.isupper():
+    stop = word.end()
+    if stop >= len(text) or text[stop] != ".":
+        return False
+    window_start = max(word.start(), stop - _LONGEST_ABBREVIATION - 1)
+    letters = _LETTERS_AT_END.search(text, window_start, stop)
+    if not letters or len(letters.group()) > _LONGEST_ABBREVIATION:  # none, or a longer word
+        return False
+    token = letters.group()
+    if len(token) == 1 and token.isupper():
         return initials
-    return word.casefold() in ABBREVIATIONS
+    return token.casefold() in ABBREVIATIONS
 
 
-def _rule_split(paragraph: str, cjk: bool) -> list[str]:
-    """The rule-based splitter: break where a sentence ends and the next one visibly starts."""
+def _last_words(text: str):
+    """A function `pos -> the last \w+ match ending at or before pos`, for positions asked in
+    increasing order: the words are read once, whatever the number of questions."""
+    words = _WORD.finditer(text)
+    state: dict[str, re.Match[str] | None] = {"last": None, "next": next(words, None)}
+
+    def before(pos: int) -> re.Match[str] | None:
+        nxt = state["next"]
+        while nxt is not None and nxt.end() <= pos:
+            state["last"], nxt = nxt, next(words, None)
+        state["next"] = nxt
+        return state["last"]
+
+    return before
+
+
+def _rule_breaks(paragraph: str, cjk: bool) -> list[int]:
+    """Where the rule-based splitter breaks `paragraph`: offsets where a sentence starts."""
     pattern = _CJK_BREAK if cjk else _LATIN_BREAK
-    sentences: list[str] = []
+    last_word = _last_words(paragraph)
+    breaks: list[int] = []
     start = 0
     for m in pattern.finditer(paragraph):
         end = m.end()
         if end >= len(paragraph):
             break
-        if not _starts_sentence(paragraph[end:]) or _is_abbreviation(paragraph[start:end].rstrip()):
+        if not _starts_sentence(paragraph, end) or _abbreviation_ends(paragraph, last_word(end), start, True):
             continue
-        sentences.append(paragraph[start:end].strip())
+        breaks.append(end)
         start = end
-    sentences.append(paragraph[start:].strip())
+    return breaks
+
+
+def _rule_split(paragraph: str, cjk: bool) -> list[str]:
+    """The rule-based splitter: break where a sentence ends and the next one visibly starts."""
+    bounds = [0, *_rule_breaks(paragraph, cjk), len(paragraph)]
+    sentences = (paragraph[a:b].strip() for a, b in zip(bounds, bounds[1:]))
     return [s for s in sentences if s]
 
 
@@ -174,22 +219,74 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
-def _pysbd_split(paragraph: str, lang: str) -> list[str]:
-    try:
-        parts = [s.strip() for s in _segmenter(lang).segment(paragraph)]
-    except Exception:  # pysbd has regex corner cases; the rule-based splitter always works
-        return _rule_split(paragraph, cjk=False)
-    parts = [p for p in parts if p]
-    if _squash("".join(parts)) != _squash(paragraph):  # pysbd lost or rewrote text
-        return _rule_split(paragraph, cjk=False)
-    merged: list[str] = []
-    for part in parts:
-        # pysbd knows initials ("U.S."), but not every title before a name ("Sr. García")
-        if merged and (_is_abbreviation(merged[-1], initials=False) or starts_lower(part)):
-            merged[-1] = f"{merged[-1]} {part}"
+def _pysbd_windows(paragraph: str) -> list[tuple[str, str | None]]:
+    """`paragraph` cut into pieces of at most PYSBD_MAX_CHARS, each with how it joins the
+    next: None where the cut is a rule-based sentence break (the sentences stay apart),
+    " " or "" where no break was found in reach and the cut falls at a space or, failing
+    one, anywhere (the sentences either side of it are joined again)."""
+    if len(paragraph) <= PYSBD_MAX_CHARS:
+        return [(paragraph, None)]
+    breaks = _rule_breaks(paragraph, cjk=False)
+    windows: list[tuple[str, str | None]] = []
+    start, i = 0, 0
+    while len(paragraph) - start > PYSBD_MAX_CHARS:
+        limit = start + PYSBD_MAX_CHARS
+        while i < len(breaks) and breaks[i] <= limit:
+            i += 1
+        if i and breaks[i - 1] > start:
+            cut, joiner, resume = breaks[i - 1], None, breaks[i - 1]
         else:
-            merged.append(part)
-    return merged
+            space = paragraph.rfind(" ", start + 1, limit)
+            cut, joiner, resume = (space, " ", space + 1) if space > 0 else (limit, "", limit)
+        windows.append((paragraph[start:cut], joiner))
+        start = resume
+    windows.append((paragraph[start:], None))
+    return windows
+
+
+def _pysbd_window_split(window: str, lang: str) -> list[str]:
+    try:
+        parts = [s.strip() for s in _segmenter(lang).segment(window)]
+    except Exception:  # pysbd has regex corner cases; the rule-based splitter always works
+        return _rule_split(window, cjk=False)
+    parts = [p for p in parts if p]
+    if _squash("".join(parts)) != _squash(window):  # pysbd lost or rewrote text
+        return _rule_split(window, cjk=False)
+    return parts
+
+
+def _ends_in_title(text: str) -> bool | None:
+    """Whether `text` ends in a known abbreviation and its stop (initials not counted);
+    None if `text` has no word at all, so only what came before it can tell."""
+    last = None
+    for last in _WORD.finditer(text):
+        pass
+    return None if last is None else _abbreviation_ends(text, last, 0, initials=False)
+
+
+def _pysbd_split(paragraph: str, lang: str) -> list[str]:
+    parts: list[str] = []
+    glue_next: str | None = None
+    for window, joiner in _pysbd_windows(paragraph):
+        window_parts = _pysbd_window_split(window.strip(), lang)
+        if glue_next is not None and parts and window_parts:
+            parts[-1] = parts[-1] + glue_next + window_parts.pop(0)
+        parts.extend(window_parts)
+        glue_next = joiner
+    # pysbd knows initials ("U.S."), but not every title before a name ("Sr. García"). Each
+    # sentence is built as a list of parts and joined once, and whether it ends in a title is
+    # carried along, so a long run of joins stays linear.
+    merged: list[list[str]] = []
+    title_at_end = False
+    for part in parts:
+        if merged and (title_at_end or starts_lower(part)):
+            merged[-1].append(part)
+        else:
+            merged.append([part])
+            title_at_end = False
+        ends = _ends_in_title(part)
+        title_at_end = title_at_end if ends is None else ends
+    return [" ".join(sentence) for sentence in merged]
 
 
 def split_sentences(text: str, lang: str) -> list[str]:
