@@ -106,16 +106,27 @@ class LoadedModel:
 
     def translate_batch(self, source: Sequence[Sequence[str]], **options: Any) -> list[list[str]]:
         """One `translate_batch` call; returns the best hypothesis of each example."""
+        return [hypothesis for hypothesis, _ in self.translate_batch_attention(source, **options)]
+
+    def translate_batch_attention(
+        self, source: Sequence[Sequence[str]], *, return_attention: bool = False, **options: Any
+    ) -> list[tuple[list[str], list[list[float]] | None]]:
+        """One `translate_batch` call; the best hypothesis of each example and, when asked,
+        its attention over the source (one row per output token, prefix included)."""
         if not source:
             return []
         with self._stats_lock:
             self._stats.batch_calls += 1
             self._stats.examples += len(source)
-        results = self.translator.translate_batch([list(s) for s in source], **options)
-        best = [result.hypotheses[0] for result in results]
+        results = self.translator.translate_batch(
+            [list(s) for s in source], return_attention=return_attention, **options
+        )
+        best = [
+            (result.hypotheses[0], result.attention[0] if return_attention else None) for result in results
+        ]
         with self._stats_lock:
             self._stats.input_tokens += sum(len(s) for s in source)
-            self._stats.output_tokens += sum(len(h) for h in best)
+            self._stats.output_tokens += sum(len(h) for h, _ in best)
         return best
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import unicodedata
 from typing import Protocol, Sequence, runtime_checkable
+
+from pipeline.protect import normalize_sentence
+
+__all__ = ["DictMemory", "TranslationMemory", "memory_key", "normalize_sentence"]
 
 
 @runtime_checkable
@@ -21,17 +24,10 @@ class TranslationMemory(Protocol):
         """Store translations by key."""
 
 
-def normalize_sentence(sentence: str) -> str:
-    """The form a sentence is translated and remembered in: NFC, whitespace collapsed.
-
-    Sentences differing only in spacing or Unicode composition translate the same.
-    """
-    return " ".join(unicodedata.normalize("NFC", sentence).split())
-
-
 def memory_key(model_name: str, source: str, target: str, sentence: str) -> str:
     """Key of one (model, direction, sentence); the sentence is normalized and hashed so keys
-    stay short and never carry text."""
+    stay short and never carry text. Case counts ("Apple" is not "apple"); a protected
+    sentence is keyed on `ProtectedSentence.memory_text` (its spans and their renderings)."""
     digest = hashlib.sha256(normalize_sentence(sentence).encode("utf-8")).hexdigest()[:40]
     return f"{model_name}:{source}:{target}:{digest}"
 

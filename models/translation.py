@@ -4,17 +4,36 @@ bound for one model are translated in one `translate_batch` call.
 A `ModelTranslation` is one model driven in one direction (with the target selection its
 family needs). A `PivotTranslation` is two translations composed, as in Argos Translate —
 not a special case: `translate_jobs` runs every route leg by leg, batching legs by model.
+
+Protected spans (`pipeline.protect`) are carried through each model by one of two methods,
+chosen per model (`protection_method`):
+
+  placeholder  models with `replace_unknowns` and a word-level vocabulary: each span becomes
+               an out-of-vocabulary word that CTranslate2 copies from the attended source
+               position (the toy models; word-level Argos-style models)
+  alignment    subword models (SentencePiece/BPE: OPUS-MT, M2M100, NLLB, BART, T5): the span
+               stays in the source, so the model reads the real sentence, and the output
+               tokens it is aligned to (`return_attention`) are replaced by the span; a
+               placeholder would be cut into pieces the model may transliterate or drop
+
+Either way, a span the model loses is put back where the attention points, else before the
+sentence's final punctuation: never dropped silently.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Sequence, Union
 
 from models.loader import LoadedModel, ModelCache
 from models.manifest import Manifest, ManifestError
-from models.memory import TranslationMemory, memory_key, normalize_sentence
+from models.memory import TranslationMemory, memory_key
+from models.tokenizer import Tokenizer
+from pipeline.protect import ProtectedSentence, Span, normalize_sentence
+
+PLACEHOLDER, ALIGNMENT = "placeholder", "alignment"
 
 
 @dataclass(frozen=True)
@@ -126,26 +145,86 @@ def _fit(tokens: list[str], limit: int, n_prefix: int, n_suffix: int) -> list[st
     return tokens[: n_prefix + keep] + tokens[len(tokens) - n_suffix :]
 
 
+def protection_method(model: LoadedModel) -> str:
+    """`placeholder` where the model copies an unknown word (replace_unknowns) and the
+    tokenizer keeps a placeholder as one word; `alignment` everywhere else."""
+    if model.manifest.replace_unknowns and model.tokenizer.pieces(_placeholder(0)) == [_placeholder(0)]:
+        return PLACEHOLDER
+    return ALIGNMENT
+
+
+def _placeholder(k: int) -> str:
+    # letters and digits only: one word for word-level tokenizers, unknown to any vocabulary
+    return f"Qzx{k}vq"
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """One source as sent: its tokens, and per span where it sits (token range) and the
+    placeholder standing for it (placeholder method)."""
+
+    tokens: list[str]
+    span_tokens: tuple[tuple[int, int] | None, ...]
+    placeholders: tuple[str | None, ...]
+
+
+def _encode(tokenizer: Tokenizer, protected: ProtectedSentence, method: str, lead: list[str]) -> _Encoded:
+    if not protected.spans:
+        tokens = lead + tokenizer.encode([protected.text])[0]
+        return _Encoded(tokens, (), ())
+    if method == PLACEHOLDER and not any(_placeholder(k) in protected.text for k in range(len(protected.spans))):
+        masked, k = [], 0
+        for part in protected.segments():
+            if isinstance(part, Span):
+                masked.append(_placeholder(k))
+                k += 1
+            else:
+                masked.append(part)
+        tokens = lead + tokenizer.encode(["".join(masked)])[0]
+        positions = []
+        for k in range(len(protected.spans)):
+            at = tokens.index(_placeholder(k)) if _placeholder(k) in tokens else None
+            positions.append((at, at + 1) if at is not None else None)
+        return _Encoded(tokens, tuple(positions), tuple(_placeholder(k) for k in range(len(protected.spans))))
+    # alignment: each stretch tokenized on its own, so a span's tokens are known exactly
+    tokens = lead + list(tokenizer.prefix)
+    positions = []
+    for part in protected.segments():
+        text = part.text if isinstance(part, Span) else part
+        pieces = tokenizer.pieces(text) if text.strip() else []
+        if isinstance(part, Span):
+            positions.append((len(tokens), len(tokens) + len(pieces)) if pieces else None)
+        tokens += pieces
+    tokens += tokenizer.suffix
+    return _Encoded(tokens, tuple(positions), (None,) * len(protected.spans))
+
+
 def translate_with_model(
     model: LoadedModel,
-    items: Sequence[tuple[ModelTranslation, str]],
+    items: Sequence[tuple[ModelTranslation, str | ProtectedSentence]],
     options: TranslateOptions,
 ) -> list[str]:
     """Translate (leg, sentence) items that all use `model` in ONE `translate_batch` call;
-    the legs may differ in direction (one many-to-many model serving several targets)."""
+    the legs may differ in direction (one many-to-many model serving several targets).
+    Protected spans come back as their `output` (see the module's docstring)."""
     tokenizer = model.tokenizer
     manifest = model.manifest
-    encoded = tokenizer.encode([sentence for _, sentence in items])
+    protected = [s if isinstance(s, ProtectedSentence) else ProtectedSentence(s) for _, s in items]
+    method = protection_method(model) if any(p.spans for p in protected) else ALIGNMENT
+    encoded: list[_Encoded] = []
     sources: list[list[str]] = []
     prefixes: list[list[str]] = []
-    for (leg, _), tokens in zip(items, encoded):
+    for (leg, _), sentence in zip(items, protected):
         lead = leg.source_tokens()
+        enc = _encode(tokenizer, sentence, method, lead)
+        encoded.append(enc)
         sources.append(
-            _fit(lead + tokens, manifest.input_limit, len(lead) + len(tokenizer.prefix), len(tokenizer.suffix))
+            _fit(enc.tokens, manifest.input_limit, len(lead) + len(tokenizer.prefix), len(tokenizer.suffix))
         )
         prefixes.append(leg.target_prefix() or [])
     use_prefix = any(prefixes)
-    hypotheses = model.translate_batch(
+    with_attention = any(p.spans for p in protected)
+    results = model.translate_batch_attention(
         sources,
         target_prefix=prefixes if use_prefix else None,
         beam_size=options.beam_size,
@@ -156,10 +235,108 @@ def translate_with_model(
         # the limit counts the target prefix too
         max_decoding_length=_decoding_limit(sources, manifest.input_limit, options) + max(len(p) for p in prefixes),
         replace_unknowns=manifest.replace_unknowns,
+        return_attention=with_attention,
     )
-    # CTranslate2 returns the target prefix as part of the hypothesis: drop it.
-    outputs = [hyp[len(prefix) :] for hyp, prefix in zip(hypotheses, prefixes)]
-    return tokenizer.decode(outputs)
+    outputs: list[str] = []
+    plain: list[list[str]] = []
+    for (hypothesis, attention), prefix, sentence, enc, source in zip(results, prefixes, protected, encoded, sources):
+        # CTranslate2 returns the target prefix as part of the hypothesis: drop it.
+        tokens = hypothesis[len(prefix) :]
+        if not sentence.spans:
+            plain.append(tokens)
+            outputs.append("")
+            continue
+        rows = attention[len(prefix) :] if attention is not None else None
+        outputs.append(_restore(tokenizer, tokens, rows, sentence, enc, len(source)))
+    decoded = iter(tokenizer.decode(plain)) if plain else iter(())
+    return [out if sentence.spans else next(decoded) for out, sentence in zip(outputs, protected)]
+
+
+_NO_SPACE_AFTER = tuple("([{«¿¡“‘")
+_NO_SPACE_BEFORE = tuple(".,;:!?)]}»%”’…")
+_UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3000-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_FINAL_PUNCTUATION = re.compile(r"[.!?。！？…]+[\"'”’»)]*$")
+
+
+def _join(parts: list[str]) -> str:
+    """Decoded stretches and restored spans, spaced as text usually is."""
+    out = ""
+    for part in parts:
+        if not part:
+            continue
+        if out and not (
+            out.endswith(_NO_SPACE_AFTER)
+            or part.startswith(_NO_SPACE_BEFORE)
+            or _UNSPACED_SCRIPT.match(out[-1])
+            or _UNSPACED_SCRIPT.match(part[0])
+            or out[-1].isspace()
+        ):
+            out += " "
+        out += part
+    return out
+
+
+def _restore(
+    tokenizer: Tokenizer,
+    tokens: list[str],
+    attention: list[list[float]] | None,
+    sentence: ProtectedSentence,
+    enc: _Encoded,
+    source_length: int,
+) -> str:
+    """The output text with every span of `sentence` put back as its `output`."""
+    spans = sentence.spans
+    placed: list[tuple[int, int] | None] = [None] * len(spans)
+    skip: set[int] = set()  # output positions a span replaces, or stray placeholder copies
+    satisfied = [False] * len(spans)
+    # 1. placeholders the model copied (a second copy of one is dropped: one fact, once)
+    for k, placeholder in enumerate(enc.placeholders):
+        if placeholder is None:
+            continue
+        hits = [t for t, token in enumerate(tokens) if token == placeholder]
+        if hits:
+            placed[k] = (hits[0], hits[0] + 1)
+        skip.update(hits)
+    # 2. alignment: a span the model already wrote as required stays as the model wrote it
+    if any(p is None for p in enc.placeholders):
+        plain = tokenizer.decode([[t for i, t in enumerate(tokens) if i not in skip]])[0]
+        for k, span in enumerate(spans):
+            if enc.placeholders[k] is None and plain.count(span.output) >= sum(s.output == span.output for s in spans[: k + 1]):
+                satisfied[k] = True
+    # 3. the rest: the output tokens attending to the span's source tokens
+    if attention:
+        aligned = [max(range(len(row)), key=row.__getitem__) if row else -1 for row in attention]
+        for k in range(len(spans)):
+            if placed[k] is not None or satisfied[k] or enc.span_tokens[k] is None:
+                continue
+            start, end = enc.span_tokens[k]
+            if start >= source_length:
+                continue  # cut off with an over-long input
+            targets = [t for t, s in enumerate(aligned[: len(tokens)]) if start <= s < end and t not in skip]
+            if targets and not any(t in skip for t in range(min(targets), max(targets) + 1)):
+                placed[k] = (min(targets), max(targets) + 1)
+                skip.update(range(min(targets), max(targets) + 1))
+    # 4. compose: decoded stretches between the placed spans
+    starts = {p[0]: k for k, p in enumerate(placed) if p is not None}
+    runs: list[list[str]] = [[]]
+    order: list[int | None] = [None]  # None: the run at that index; k: span k
+    for t, token in enumerate(tokens):
+        if t in starts:
+            order.append(starts[t])
+            runs.append([])
+            order.append(None)
+        elif t not in skip:
+            runs[-1].append(token)
+    decoded = iter(tokenizer.decode(runs))
+    parts = [next(decoded) if k is None else spans[k].output for k in order]
+    text = _join(parts)
+    # 5. a span the model lost: before the final punctuation, so the fact is never dropped
+    lost = [spans[k].output for k in range(len(spans)) if placed[k] is None and not satisfied[k]]
+    if lost:
+        final = _FINAL_PUNCTUATION.search(text)
+        cut = final.start() if final else len(text)
+        text = _join([text[:cut].rstrip(), *lost]) + text[cut:]
+    return text
 
 
 def _decoding_limit(sources: Sequence[Sequence[str]], input_limit: int, options: TranslateOptions) -> int:
@@ -188,7 +365,7 @@ def _next_model(routes: Sequence[Route], position: list[int]) -> str:
 
 
 def translate_jobs(
-    jobs: Sequence[tuple[Route, Sequence[str]]],
+    jobs: Sequence[tuple[Route, Sequence[str | ProtectedSentence]]],
     cache: ModelCache,
     memory: TranslationMemory | None = None,
     options: TranslateOptions | None = None,
@@ -201,37 +378,45 @@ def translate_jobs(
     (pivot first legs before the en→X legs they feed, which share a call with direct en→X
     jobs). Identical (model, direction, sentence) inputs are translated once; the
     translation memory, if any, is asked first and filled after.
+
+    A sentence may come protected (`pipeline.protect.ProtectedSentence`): its spans come
+    out unchanged, a glossary term as its rendering. Between the legs of a pivot the spans
+    travel as their source text and are protected again for the next leg.
     """
     options = options or TranslateOptions()
     routes = [route for route, _ in jobs]
     for route in routes:
         if not hasattr(route, "legs"):
             raise TypeError(f"not a models.translation route: {route!r}")
-    texts: list[list[str]] = [[normalize_sentence(s) for s in sentences] for _, sentences in jobs]
+    originals: list[list[ProtectedSentence]] = [[_protected(s) for s in sentences] for _, sentences in jobs]
+    texts: list[list[ProtectedSentence]] = [list(sentences) for sentences in originals]
     position = [0] * len(routes)
+
+    def leg_input(j: int, i: int) -> ProtectedSentence:
+        last = position[j] == len(routes[j].legs) - 1
+        return texts[j][i] if last else texts[j][i].carried()
 
     while any(pos < len(route.legs) for route, pos in zip(routes, position)):
         name = _next_model(routes, position)
         # the jobs whose next leg uses this model, and their unique inputs in first-seen order
         users = [j for j, route in enumerate(routes) if position[j] < len(route.legs)
                  and route.legs[position[j]].name == name]
-        items: dict[tuple[str, str, str], ModelTranslation] = {}
+        items: dict[tuple[str, str, str], tuple[ModelTranslation, ProtectedSentence]] = {}
         for j in users:
             leg = routes[j].legs[position[j]]
-            for sentence in texts[j]:
-                if sentence:
-                    items.setdefault((leg.source, leg.target, sentence), leg)
+            for i, sentence in enumerate(texts[j]):
+                if sentence.text:
+                    sent = leg_input(j, i)
+                    items.setdefault((leg.source, leg.target, sent.memory_text), (leg, sent))
 
         done: dict[tuple[str, str, str], str] = {}
         if memory is not None and items:
             keys = list(items)
             remembered = memory.get_many([memory_key(name, *key) for key in keys])
             done.update({key: text for key, text in zip(keys, remembered) if text is not None})
-        todo = [(key, leg) for key, leg in items.items() if key not in done]
+        todo = [(key, item) for key, item in items.items() if key not in done]
         if todo:
-            outputs = translate_with_model(
-                cache.get(name), [(leg, sentence) for (_, _, sentence), leg in todo], options
-            )
+            outputs = translate_with_model(cache.get(name), [item for _, item in todo], options)
             learned = {}
             for (key, _), output in zip(todo, outputs):
                 done[key] = output
@@ -241,6 +426,21 @@ def translate_jobs(
 
         for j in users:
             leg = routes[j].legs[position[j]]
-            texts[j] = [normalize_sentence(done[(leg.source, leg.target, s)]) if s else "" for s in texts[j]]
+            last = position[j] == len(routes[j].legs) - 1
+            translated = []
+            for i, sentence in enumerate(texts[j]):
+                if not sentence.text:
+                    translated.append(sentence)
+                    continue
+                output = normalize_sentence(done[(leg.source, leg.target, leg_input(j, i).memory_text)])
+                # the next leg protects the same spans again, found in this leg's output
+                translated.append(ProtectedSentence(output) if last else originals[j][i].relocate(output))
+            texts[j] = translated
             position[j] += 1
-    return texts
+    return [[sentence.text for sentence in sentences] for sentences in texts]
+
+
+def _protected(sentence: str | ProtectedSentence) -> ProtectedSentence:
+    if isinstance(sentence, ProtectedSentence):
+        return sentence
+    return ProtectedSentence(normalize_sentence(sentence))
