@@ -16,6 +16,12 @@ bigrams for scripts written without spaces (Chinese, Japanese, Thai, ...). No st
 lists: inverse document frequency already discounts words every sentence uses.
 
 Deterministic: no randomness; ties go to the earlier sentence.
+
+Bounded: LexRank compares every pair of sentences, so only the first `MAX_RANKED_SENTENCES`
+are ranked (news puts what matters first, and the lead prior already all but rules out
+the tail of a long text); the similarities are summed over blocks of terms, so memory
+stays bounded by sentences × `_TERMS_PER_BLOCK` whatever the vocabulary. The work is then
+linear in the text: the features of the ranked sentences, plus a fixed cost per block.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ MIN_WORDS = 8  # sentences shorter than this are damped in proportion
 REDUNDANCY = 0.6  # cosine similarity above which a sentence repeats one already picked
 DAMPING = 0.85  # LexRank's random-walk damping
 _ITERATIONS = 100
+MAX_RANKED_SENTENCES = 500  # sentences past these are never picked (see the module's docstring)
+_TERMS_PER_BLOCK = 2048
 
 _RUN = re.compile(r"[^\W_]+")
 
@@ -61,28 +69,48 @@ def _features(sentence: str, no_space: bool) -> tuple[Counter[str], int]:
     return terms, length
 
 
-def _tfidf(bags: list[Counter[str]]) -> np.ndarray:
-    """L2-normalized TF-IDF rows over the terms shared by two sentences or more.
+def _similarity(bags: list[Counter[str]]) -> np.ndarray:
+    """Cosine similarities of the sentences' L2-normalized TF-IDF vectors.
 
-    A term only one sentence uses adds nothing to any similarity, so it takes no column;
-    it still counts in its sentence's norm, which keeps the cosines exact.
+    Only terms shared by two sentences or more take a column: a term only one sentence
+    uses adds nothing to any similarity, though it still counts in its sentence's norm,
+    which keeps the cosines exact. The columns are filled and multiplied a block at a time,
+    each block holding only the sentences that use one of its terms.
     """
     df: Counter[str] = Counter()
     for bag in bags:
         df.update(bag.keys())
     n = len(bags)
     index = {term: i for i, term in enumerate(sorted(t for t, k in df.items() if k > 1))}
-    matrix = np.zeros((n, len(index)), dtype=np.float64)
-    norms = np.zeros((n, 1), dtype=np.float64)
+    rows: list[int] = []
+    columns: list[int] = []
+    weights: list[float] = []
+    norms = np.zeros(n, dtype=np.float64)
     for row, bag in enumerate(bags):
         for term, count in bag.items():
             weight = (1.0 + math.log(count)) * (math.log((1 + n) / (1 + df[term])) + 1.0)
-            norms[row, 0] += weight * weight
+            norms[row] += weight * weight
             column = index.get(term)
             if column is not None:
-                matrix[row, column] = weight
+                rows.append(row)
+                columns.append(column)
+                weights.append(weight)
     norms = np.sqrt(norms)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    row_of = np.asarray(rows, dtype=np.intp)
+    column_of = np.asarray(columns, dtype=np.intp)
+    value = np.asarray(weights, dtype=np.float64)
+    value = np.divide(value, norms[row_of], out=np.zeros_like(value), where=norms[row_of] > 0)
+    order = np.argsort(column_of, kind="stable")
+    row_of, column_of, value = row_of[order], column_of[order], value[order]
+
+    similarity = np.zeros((n, n), dtype=np.float64)
+    for first in range(0, len(index), _TERMS_PER_BLOCK):
+        lo, hi = np.searchsorted(column_of, [first, first + _TERMS_PER_BLOCK])
+        block_rows, local_rows = np.unique(row_of[lo:hi], return_inverse=True)
+        block = np.zeros((len(block_rows), min(_TERMS_PER_BLOCK, len(index) - first)), dtype=np.float64)
+        block[local_rows, column_of[lo:hi] - first] = value[lo:hi]
+        similarity[np.ix_(block_rows, block_rows)] += block @ block.T
+    return similarity
 
 
 def _lexrank(similarity: np.ndarray) -> np.ndarray:
@@ -113,9 +141,8 @@ def rank_sentences(sentences: Sequence[str], lang: str, max_sentences: int) -> l
         return sentences
 
     no_space = normalize_code(lang) in NO_SPACE_SCRIPTS if lang else False
-    features = [_features(s, no_space) for s in sentences]
-    vectors = _tfidf([bag for bag, _ in features])
-    similarity = vectors @ vectors.T
+    features = [_features(s, no_space) for s in sentences[:MAX_RANKED_SENTENCES]]
+    similarity = _similarity([bag for bag, _ in features])
 
     centrality = _lexrank(similarity)
     centrality = centrality / centrality.max()
@@ -125,7 +152,7 @@ def rank_sentences(sentences: Sequence[str], lang: str, max_sentences: int) -> l
         score = (CENTRALITY_WEIGHT * centrality[i] + (1.0 - CENTRALITY_WEIGHT) * lead) * min(1.0, length / MIN_WORDS)
         scores.append(round(float(score), 9))  # rounding keeps ties ties across BLAS builds
 
-    order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     picked: list[int] = []
     skipped: list[int] = []
     for i in order:
