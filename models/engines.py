@@ -26,6 +26,7 @@ from models.translation import (
 )
 from pipeline.engines import NoModelError
 from pipeline.languages import PIVOT, normalize_code
+from pipeline.protect import ProtectedSentence
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class ModelEngines:
             )
         return route
 
-    def translate(self, jobs: Sequence[tuple[Route, Sequence[str]]]) -> list[list[str]]:
+    def translate(self, jobs: Sequence[tuple[Route, Sequence[str | ProtectedSentence]]]) -> list[list[str]]:
         return translate_jobs(jobs, self.cache, self.memory, self.translate_options)
 
     # --- lifecycle and metrics -----------------------------------------------------------

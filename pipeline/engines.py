@@ -6,7 +6,10 @@ anything. The pipeline never imports `models` for inference: it is handed an `En
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:
+    from pipeline.protect import ProtectedSentence
 
 
 class NoModelError(LookupError):
@@ -46,5 +49,8 @@ class Engines(Protocol):
     def translation(self, source: str, target: str) -> Translation:
         """The best route source→target: direct > many-to-many > pivot. Raises NoModelError."""
 
-    def translate(self, jobs: Sequence[tuple[Translation, Sequence[str]]]) -> list[list[str]]:
-        """Translate each job's sentences; everything bound for one model goes in one batch."""
+    def translate(
+        self, jobs: Sequence[tuple[Translation, Sequence["str | ProtectedSentence"]]]
+    ) -> list[list[str]]:
+        """Translate each job's sentences; everything bound for one model goes in one batch.
+        A `ProtectedSentence`'s spans come out unchanged (a glossary term as its rendering)."""

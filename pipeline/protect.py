@@ -185,6 +185,20 @@ class Glossary:
         return _non_overlapping(found, [])
 
 
+@dataclass(frozen=True, eq=False)
+class Glossaries:
+    """A newsroom's glossaries, one per direction: (source, target) -> `Glossary`."""
+
+    pairs: tuple[tuple[tuple[str, str], Glossary], ...] = ()
+
+    @cached_property
+    def _by_pair(self) -> dict[tuple[str, str], Glossary]:
+        return dict(self.pairs)
+
+    def get(self, source: str, target: str) -> Glossary | None:
+        return self._by_pair.get((source, target))
+
+
 def _collapse(text: str) -> str:
     return " ".join(text.split())
 
@@ -294,6 +308,6 @@ def keep_case(source: str, translated: str) -> str:
 
 __all__ = [
     "AMOUNT", "DATETIME", "EMAIL", "HANDLE", "HASHTAG", "KEEP", "NUMBER", "PERCENT", "TERM", "URL",
-    "Glossary", "ProtectedSentence", "Span", "keep_case", "normalize_sentence", "number_strings", "number_values",
+    "Glossaries", "Glossary", "ProtectedSentence", "Span", "keep_case", "normalize_sentence", "number_strings", "number_values",
     "pattern_spans", "protect",
 ]
