@@ -1,5 +1,9 @@
 """The one article schema every entry point validates against (SPEC §3.1).
 
+An article carries its body as `text` or as `html` (a CMS body fragment or a whole page),
+never both; the size limit of each applies to what was sent. HTML is read later, by the
+pipeline (pipeline/extract.py), so validating stays cheap.
+
 Validation errors are `ArticleError`s that name the field, the limit and the value, so a
 CLI line, an API request and a queued message all fail the same readable way.
 """
@@ -23,6 +27,7 @@ class Limits:
     """Bounds on one article; configurable (worker settings build one)."""
 
     max_text_chars: int = 100_000
+    max_html_chars: int = 2_000_000  # a whole page as sent: real news pages run to ~1.5 MB
     max_title_chars: int = 1_000
     max_targets: int = 20
     max_id_chars: int = 200
@@ -55,7 +60,10 @@ class Article(BaseModel):
 
     id: str | None = None
     title: str | None = None
-    text: str
+    # One of the two: plain text, or HTML (a CMS body fragment or a whole page) that the
+    # pipeline reads with the extractor (pipeline/extract.py).
+    text: str | None = None
+    html: str | None = None
     url: str | None = None
     lang: str | None = None
     targets: tuple[str, ...] | None = None
@@ -82,11 +90,13 @@ class Article(BaseModel):
         """Identity of the job (SPEC §1.2): normalized title and text plus output-changing options."""
         payload = {
             "title": _normalize_for_key(self.title or ""),
-            "text": _normalize_for_key(self.text),
+            "text": _normalize_for_key(self.text or ""),
             "lang": self.lang,
             "targets": sorted(self.targets or ()),
             "summary": self.summary.model_dump(),
         }
+        if self.html is not None:  # only then, so every text article keeps its key
+            payload["html"] = _normalize_for_key(self.html)
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
@@ -122,6 +132,7 @@ def validate_article(data: Any, limits: Limits = Limits()) -> Article:
         raise ArticleError("article", f"must be a JSON object (got {type(data).__name__})")
     for name, limit in (
         ("text", limits.max_text_chars),
+        ("html", limits.max_html_chars),
         ("title", limits.max_title_chars),
         ("id", limits.max_id_chars),
         ("url", limits.max_url_chars),
@@ -142,8 +153,15 @@ def validate_article(data: Any, limits: Limits = Limits()) -> Article:
         article = Article.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc) from None
-    if not article.text:
-        raise ArticleError("text", "must not be empty")
+    if article.text and article.html:
+        raise ArticleError("html", "give either text or html, not both (html is read into the text)")
+    if not article.text and not article.html:
+        field_name = "html" if article.html is not None else "text"
+        raise ArticleError(field_name, "must not be empty (give the body as text, or the page as html)")
+    if not article.text and article.text is not None:  # "" beside html: nothing to merge
+        article = article.model_copy(update={"text": None})
+    if not article.html and article.html is not None:
+        article = article.model_copy(update={"html": None})
     if article.lang is not None and not is_known(article.lang):
         raise ArticleError("lang", f"unknown language code {article.lang!r} (use ISO 639-1, e.g. 'en')")
     targets_out = article.targets if article.targets is not None else limits.default_targets

@@ -42,25 +42,42 @@ contact shapes), not a string of one page. Add vocabulary for a new language to 
 
 from __future__ import annotations
 
-import html
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable
 
+from pipeline.extract import (
+    HEADING, ITEM, PARAGRAPH, QUOTE, Block, Extracted, extract_html, looks_like_html, scrub_markup,
+)
 from pipeline.segment import NO_SPACE_CHARS, ends_sentence, split_paragraphs, starts_lower
 
 
-@dataclass
+@dataclass(frozen=True)
 class Cleaned:
     title: str | None
-    text: str  # the story paragraphs, separated by blank lines
+    text: str  # the story paragraphs (subheadings not among them), separated by blank lines
     paragraphs: list[str]
+    # Every kept block in page order, subheadings included: the article's structure.
+    blocks: tuple[Block, ...] = ()
     # (reason, paragraph) for each paragraph removed, in page order: for `--debug` views and tests.
     dropped: list[tuple[str, str]] = field(default_factory=list, repr=False, compare=False)
+    # What the HTML reader found (metadata, method), for HTML input.
+    extracted: Extracted | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def headings(self) -> list[str]:
+        return [b.text for b in self.blocks if b.kind == HEADING]
+
+    @property
+    def document(self) -> str:
+        """The body with its structure, in light Markdown: `## ` subheadings, `> ` quotes,
+        `- ` list items, blank lines between blocks. What the review page shows."""
+        marks = {HEADING: "## ", QUOTE: "> ", ITEM: "- "}
+        return "\n\n".join(marks.get(b.kind, "") + b.text for b in self.blocks)
 
 
-HEADING_MAX_WORDS = 8  # an unpunctuated line this short is a heading or chrome, not a sentence
 SHORT_LINE_MAX_WORDS = 30  # chrome rules that read vocabulary only look at lines this short
 CAPTION_MAX_WORDS = 60  # a longer paragraph ending in a credit is story with a credit attached
 
@@ -312,10 +329,6 @@ def _mostly_date(p: str) -> bool:
     return word_count(rest) <= 4
 
 
-def _is_heading(p: str) -> bool:
-    return word_count(p) <= HEADING_MAX_WORDS and not ends_sentence(p)
-
-
 # Order matters only for the reason reported: the first rule that matches names it.
 _PARAGRAPH_RULES: list[tuple[str, Callable[[str], bool]]] = [
     ("site chrome", _is_chrome_line),
@@ -327,7 +340,6 @@ _PARAGRAPH_RULES: list[tuple[str, Callable[[str], bool]]] = [
     ("contact header", _is_contact),
     ("byline", _is_byline_or_timestamp),
 ]
-HEADING = "heading"
 
 
 def _similarity(a: str, b: str) -> float:
@@ -345,14 +357,16 @@ def _is_repeated_headline(p: str, title: str | None) -> bool:
 
 
 def classify_paragraph(paragraph: str, title: str | None = None) -> str | None:
-    """Why `paragraph` is not story text, or None if it is. `paragraph` is whitespace-normalized."""
+    """Why `paragraph` is chrome by its shape or vocabulary alone, or None. Context (the
+    paragraph classifier, `classify_blocks`) decides the rest."""
+    reason = _shape_reason(paragraph, word_count(paragraph))
+    if reason:
+        return reason
     for reason, rule in _PARAGRAPH_RULES:
         if rule(paragraph):
             return reason
     if _is_repeated_headline(paragraph, title):
         return "repeated headline"
-    if _is_heading(paragraph):
-        return HEADING
     return None
 
 
@@ -480,6 +494,213 @@ def _drop_repeats(paragraph: str, seen: set[tuple[str, ...]], dropped: list[tupl
 
 
 # --------------------------------------------------------------------------------------
+# The paragraph classifier (jusText's method, for text that arrives without markup)
+# --------------------------------------------------------------------------------------
+
+GOOD, NEAR_GOOD, SHORT, BAD = "good", "near-good", "short", "bad"
+CHROME = "chrome"  # bad by shape or vocabulary: says nothing of its neighbours (ads sit inside stories)
+SHORT_WORDS = 10  # fewer words: too short to judge alone; the paragraphs around it decide
+LONG_WORDS = 25  # a paragraph this long with a story's stopword density is story by itself
+STOPWORDS_LOW = 0.22  # stopword share (jusText's stoplists) below which a long line is not prose
+STOPWORDS_HIGH = 0.30
+MAX_HEADING_DISTANCE = 2  # a heading introduces story at most this many paragraphs on
+REPEATED_SHORT_LINE = 2  # a short line seen this often on one page is the site's, not the story's
+
+# ISO code → jusText stoplist name, for the languages jusText ships a stoplist for.
+_STOPLIST_NAMES = {
+    "af": "Afrikaans", "sq": "Albanian", "ar": "Arabic", "an": "Aragonese", "hy": "Armenian", "ast": "Asturian",
+    "az": "Azerbaijani", "eu": "Basque", "be": "Belarusian", "bn": "Bengali", "bs": "Bosnian", "br": "Breton",
+    "bg": "Bulgarian", "ca": "Catalan", "ceb": "Cebuano", "cv": "Chuvash", "hr": "Croatian", "cs": "Czech",
+    "da": "Danish", "nl": "Dutch", "en": "English", "eo": "Esperanto", "et": "Estonian", "fi": "Finnish",
+    "fr": "French", "gl": "Galician", "ka": "Georgian", "de": "German", "el": "Greek", "gu": "Gujarati",
+    "ht": "Haitian", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "is": "Icelandic", "io": "Ido",
+    "ig": "Igbo", "id": "Indonesian", "ga": "Irish", "it": "Italian", "jv": "Javanese", "kn": "Kannada",
+    "kk": "Kazakh", "ko": "Korean", "ku": "Kurdish", "ky": "Kyrgyz", "la": "Latin", "lv": "Latvian",
+    "lt": "Lithuanian", "lmo": "Lombard", "lb": "Luxembourgish", "mk": "Macedonian", "ms": "Malay",
+    "ml": "Malayalam", "mt": "Maltese", "mr": "Marathi", "ne": "Nepali", "nb": "Norwegian_Bokmal",
+    "no": "Norwegian_Bokmal", "nn": "Norwegian_Nynorsk", "oc": "Occitan", "fa": "Persian", "pl": "Polish",
+    "pt": "Portuguese", "qu": "Quechua", "ro": "Romanian", "ru": "Russian", "sr": "Serbian", "scn": "Sicilian",
+    "sk": "Slovak", "sl": "Slovenian", "es": "Spanish", "su": "Sundanese", "sw": "Swahili", "sv": "Swedish",
+    "tl": "Tagalog", "fil": "Tagalog", "ta": "Tamil", "te": "Telugu", "tr": "Turkish", "tk": "Turkmen",
+    "uk": "Ukrainian", "ur": "Urdu", "uz": "Uzbek", "vi": "Vietnamese", "vo": "Volapuk", "wa": "Walloon",
+    "war": "Waray_Waray", "cy": "Welsh", "fy": "West_Frisian", "yo": "Yoruba",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def stoplist(lang: str | None) -> frozenset[str]:
+    """jusText's stoplist for `lang` (lower case), or empty when it has none for it."""
+    name = _STOPLIST_NAMES.get(lang or "")
+    if name is None:
+        return frozenset()
+    import justext
+
+    return frozenset(w.casefold() for w in justext.get_stoplist(name))
+
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def stopword_density(text: str, stopwords: frozenset[str]) -> float | None:
+    """Share of the words of `text` that are stopwords; None when there is no stoplist."""
+    if not stopwords:
+        return None
+    words = _WORD.findall(text.casefold())
+    if not words:
+        return 0.0
+    return sum(w in stopwords for w in words) / len(words)
+
+
+_QUESTION_END = re.compile(r"[?？]\W*$")
+_TIMEZONE = re.compile(r"\b(?:GMT|UTC|CET|CEST|EST|EDT|PST|PDT|ICT|BST)\s*(?:[+-]\s*\d{1,2}(?::?\d{2})?)?\b")
+_LETTERS = re.compile(r"[^\W\d_]")
+
+
+def _is_sentence(text: str, words: int, stopwords: frozenset[str]) -> bool:
+    """Shaped like prose: a terminal mark, two words or more, and (past three words, where
+    the language has a stoplist) at least one function word."""
+    if not ends_sentence(text) or words < 2:
+        return False
+    return not stopwords or words < 4 or any(w in stopwords for w in _WORD.findall(text.casefold()))
+
+
+def _shape_reason(text: str, words: int) -> str | None:
+    """Chrome told by its shape in any language: little but digits, a clock or zone."""
+    letters = len(_LETTERS.findall(text))
+    if words <= 6 and not ends_sentence(text):
+        if _TIMEZONE.search(text) and word_count(_TIMEZONE.sub(" ", _DATE.sub(" ", text))) <= 4:
+            return "timestamp"
+        digits = sum(ch.isdigit() for ch in text)
+        if digits and digits >= letters:  # "150 150 admin", "1 / 12", "03.12.2024 | 10:34"
+            return "debris"
+    if letters == 0:
+        return "debris"
+    return None
+
+
+@dataclass(frozen=True)
+class _Judged:
+    block: Block
+    words: int
+    sentence: bool
+    cls: str  # GOOD | NEAR_GOOD | SHORT | BAD (context-free)
+    reason: str | None  # why BAD
+
+
+def _judge(block: Block, title: str | None, stopwords: frozenset[str], seen_counts: dict[str, int]) -> _Judged:
+    text = block.text
+    words = word_count(text)
+    sentence = _is_sentence(text, words, stopwords)
+    reason = classify_paragraph(text, title)
+    if reason is None and words < SHORT_WORDS and seen_counts.get(text.casefold(), 0) >= REPEATED_SHORT_LINE:
+        reason = "repeated on the page"
+    if reason:
+        return _Judged(block, words, sentence, CHROME, reason)
+    if words < SHORT_WORDS:
+        return _Judged(block, words, sentence, SHORT, None)
+    density = stopword_density(text, stopwords)
+    if density is None:  # no stoplist for the language: the sentence shape speaks instead
+        if sentence or words >= LONG_WORDS:
+            return _Judged(block, words, sentence, GOOD if sentence and words >= LONG_WORDS else NEAR_GOOD, None)
+        return _Judged(block, words, sentence, BAD, "not prose")
+    if density >= STOPWORDS_HIGH:
+        return _Judged(block, words, sentence, GOOD if words >= LONG_WORDS else NEAR_GOOD, None)
+    if density >= STOPWORDS_LOW or (sentence and density >= STOPWORDS_LOW / 2):
+        return _Judged(block, words, sentence, NEAR_GOOD, None)
+    return _Judged(block, words, sentence, BAD, "few stopwords")
+
+
+def _neighbours(classes: list[str], skip: frozenset[str]) -> tuple[list[str], list[str]]:
+    """For each position, the nearest class before and after it that is not in `skip`
+    (BAD past either edge). Two linear passes."""
+    n = len(classes)
+    before, after = [BAD] * n, [BAD] * n
+    last = BAD
+    for i in range(n):
+        before[i] = last
+        if classes[i] not in skip:
+            last = classes[i]
+    last = BAD
+    for i in range(n - 1, -1, -1):
+        after[i] = last
+        if classes[i] not in skip:
+            last = classes[i]
+    return before, after
+
+
+def classify_blocks(
+    blocks: list[Block], title: str | None, lang: str | None, *, structured: bool = False
+) -> list[tuple[str, str | None]]:
+    """(GOOD | HEADING | BAD, reason) for each block, in one pass per rule (linear).
+
+    Context-free first, as jusText: chrome by shape or vocabulary is BAD; under
+    `SHORT_WORDS` words SHORT; longer blocks are GOOD or NEAR_GOOD by their stopword density
+    (or, for a language without a stoplist, their sentence shape), else BAD. Then context:
+    a short block between story is story (a sentence) or a subheading (no terminal mark); a
+    short sentence beside story is kept, unless it is a question at the story's edge (a
+    reader poll); a near-good block is story unless chrome surrounds it; what is left is BAD.
+    With `structured` the blocks come from markup (headings are tagged): a heading that
+    introduces story is kept even where it opens the page.
+    """
+    stopwords = stoplist(lang)
+    counts: dict[str, int] = {}
+    for b in blocks:
+        if word_count(b.text) < SHORT_WORDS:
+            counts[b.text.casefold()] = counts.get(b.text.casefold(), 0) + 1
+    judged = [_judge(b, title, stopwords, counts) for b in blocks]
+    n = len(judged)
+
+    # 1. near-good: story beside story; alone between chrome, chrome (jusText's rule, with a
+    #    run of near-good paragraphs counting as story: news paragraphs are often one sentence)
+    cf = [j.cls for j in judged]
+    good_before, good_after = _neighbours(cf, frozenset((SHORT, NEAR_GOOD, CHROME)))
+    any_before, any_after = _neighbours(cf, frozenset((SHORT, CHROME)))
+    classes = list(cf)
+    for i in range(n):
+        if cf[i] == NEAR_GOOD:
+            beside = (good_before[i], good_after[i], any_before[i], any_after[i])
+            classes[i] = GOOD if GOOD in beside or NEAR_GOOD in beside else BAD
+
+    # 2. the story's span: first to last good paragraph (a near-good one alone between chrome
+    #    inside it is story too: an ad or a teaser box sits on both sides of it)
+    goods = [i for i in range(n) if classes[i] == GOOD]
+    first, last = (goods[0], goods[-1]) if goods else (n, -1)
+    for i in range(first + 1, last):
+        if cf[i] == NEAR_GOOD:
+            classes[i] = GOOD
+    good_ahead = [False] * n
+    distance = MAX_HEADING_DISTANCE + 1
+    for i in range(n - 1, -1, -1):
+        good_ahead[i] = distance <= MAX_HEADING_DISTANCE
+        distance = 1 if classes[i] == GOOD else distance + 1
+    before, after = _neighbours(classes, frozenset((SHORT, CHROME)))
+
+    # 3. short blocks by their place
+    verdicts: list[tuple[str, str | None]] = []
+    for i, j in enumerate(judged):
+        if classes[i] == GOOD:
+            verdicts.append((GOOD, None))
+        elif classes[i] in (BAD, CHROME):
+            verdicts.append((BAD, j.reason or "alone among chrome"))
+        elif j.sentence:
+            inside = first < i < last
+            beside = GOOD in (before[i], after[i]) and not _QUESTION_END.search(j.block.text)
+            verdicts.append((GOOD, None) if inside or beside else (SHORT, "short line outside the story"))
+        elif good_ahead[i] and (first < i or (structured and j.block.kind == HEADING)):
+            verdicts.append((HEADING, None))
+        else:
+            verdicts.append((BAD, "short line outside the story"))
+    if not goods:
+        # No paragraph is story by itself (a brief of short paragraphs): what reads as prose
+        # is the story, and short lines are all there is when nothing does.
+        verdicts = [(GOOD, None) if j.cls == NEAR_GOOD or (j.cls == SHORT and j.sentence) else v
+                    for v, j in zip(verdicts, judged)]
+        if not any(v == GOOD for v, _ in verdicts):
+            verdicts = [(GOOD, None) if j.cls == SHORT else v for v, j in zip(verdicts, judged)]
+    return [(v, r) if v in (GOOD, HEADING) else (BAD, r or "outside the story") for v, r in verdicts]
+
+
+# --------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------
 
@@ -489,9 +710,10 @@ _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")  # no-break and
 
 
 def normalize_text(text: str) -> str:
-    """NFC, HTML entities decoded, invisible characters removed, exotic spaces made plain."""
-    if "&" in text:
-        text = html.unescape(text)
+    """NFC, HTML entities decoded and stray tags removed, invisible characters removed,
+    exotic spaces made plain."""
+    if "&" in text or "<" in text:
+        text = scrub_markup(text)
     text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
     return _SPACES.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
 
@@ -508,29 +730,77 @@ def clean_title(title: str | None) -> str | None:
     return title or None
 
 
-def clean_article(title: str | None, text: str) -> Cleaned:
-    """Strip page chrome from an article and repair its punctuation (module docstring)."""
-    title = clean_title(title)
-    dropped: list[tuple[str, str]] = []
-    story: list[str] = []
-    headings: list[str] = []
-    for paragraph in split_paragraphs(normalize_text(text)):
-        reason = classify_paragraph(paragraph, title)
-        if reason == HEADING:
-            headings.append(paragraph)
-        if reason:
-            dropped.append((reason, paragraph))
-        else:
-            story.append(paragraph)
-    if not story and headings:  # nothing but short lines: they are all there is to keep
-        story = headings
-        dropped = [d for d in dropped if d[0] != HEADING]
+def _detect_lang(blocks: list[Block]) -> str | None:
+    from pipeline.detect import detect_language
 
-    paragraphs: list[str] = []
+    sample = " ".join(b.text for b in blocks if word_count(b.text) >= SHORT_WORDS)[:5_000]
+    detection = detect_language(sample or " ".join(b.text for b in blocks)[:5_000])
+    return detection.lang if detection.confidence > 0 else None
+
+
+def clean_blocks(
+    title: str | None,
+    blocks: list[Block] | tuple[Block, ...],
+    *,
+    lang: str | None = None,
+    structured: bool = False,
+    extracted: Extracted | None = None,
+) -> Cleaned:
+    """Keep the story blocks (and the subheadings among them), repair their punctuation."""
+    title = clean_title(title)
+    normalized = []
+    for b in blocks:
+        text = " ".join(normalize_text(b.text).split())
+        if text:
+            normalized.append(Block(b.kind, text))
+    lang = lang or _detect_lang(normalized)
+    dropped: list[tuple[str, str]] = []
+    kept: list[Block] = []
+    for block, (verdict, reason) in zip(normalized, classify_blocks(normalized, title, lang, structured=structured)):
+        if verdict == BAD:
+            dropped.append((reason or "outside the story", block.text))
+        else:
+            kept.append(block if verdict == GOOD or block.kind == HEADING else Block(HEADING, block.text))
+
+    out: list[Block] = []
     seen: set[tuple[str, ...]] = set()
-    for paragraph in story:
-        paragraph = _ATTRIBUTION.sub("", paragraph)
-        paragraph = _drop_repeats(repair_punctuation(paragraph), seen, dropped)
-        if paragraph:
-            paragraphs.append(paragraph)
-    return Cleaned(title=title, text="\n\n".join(paragraphs), paragraphs=paragraphs, dropped=dropped)
+    for block in kept:
+        if block.kind == HEADING:
+            out.append(Block(HEADING, repair_punctuation(block.text)))
+            continue
+        text = _ATTRIBUTION.sub("", block.text)
+        text = _drop_repeats(repair_punctuation(text), seen, dropped)
+        if text:
+            out.append(Block(block.kind, text))
+    while out and out[-1].kind == HEADING:  # a heading that introduces nothing
+        dropped.append(("heading without story", out.pop().text))
+    paragraphs = [b.text for b in out if b.kind != HEADING]
+    if not paragraphs and out:  # headings are all there is
+        paragraphs = [b.text for b in out]
+        out = [Block(PARAGRAPH, p) for p in paragraphs]
+    return Cleaned(
+        title=title, text="\n\n".join(paragraphs), paragraphs=paragraphs, blocks=tuple(out),
+        dropped=dropped, extracted=extracted,
+    )
+
+
+def clean_article(title: str | None, text: str, lang: str | None = None) -> Cleaned:
+    """Strip page chrome from a plain-text article and repair its punctuation (module docstring)."""
+    blocks = [Block(PARAGRAPH, p) for p in split_paragraphs(normalize_text(text))]
+    return clean_blocks(title, blocks, lang=lang)
+
+
+def clean_input(
+    title: str | None, text: str | None, html: str | None = None, url: str | None = None, lang: str | None = None
+) -> Cleaned:
+    """The article body as the pipeline reads it: HTML (given as `html`, or pasted into
+    `text`) goes through the extractor first; plain text straight to the cleaner."""
+    if html is None and text and looks_like_html(text):
+        html = text
+    if html is None:
+        return clean_article(title, text or "", lang)
+    extracted = extract_html(html, url)
+    return clean_blocks(
+        title or extracted.title, extracted.blocks, lang=lang, structured=extracted.method != "stripped",
+        extracted=extracted,
+    )

@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from pipeline.article import Article
-from pipeline.checks import Checks, check_translation
-from pipeline.clean import Cleaned, clean_article
+from pipeline.clean import Cleaned, clean_input
 from pipeline.detect import Detection, detect_language
 from pipeline.engines import Engines, NoModelError, Summarizer, Translation
 from pipeline.extractive import rank_sentences
 from pipeline.languages import PIVOT, join_sentences
-from pipeline.protect import Glossaries, Glossary, ProtectedSentence, keep_case, protect
 from pipeline.result import DONE, FAILED, PARTIAL, Result
 from pipeline.segment import pack_chunks, split_sentences
 
@@ -33,10 +31,6 @@ class ProcessOptions:
     pivot: str = PIVOT
     # Translate the summary back into the article's own language when it was made in the pivot.
     summary_in_source_lang: bool = True
-    # Numbers, URLs, names and glossary terms pass through translation unchanged (README,
-    # "Fidelity"); off only to show what the models do without it. Checks run either way.
-    protect: bool = True
-    glossaries: Glossaries = field(default_factory=Glossaries)
 
 
 @dataclass
@@ -79,7 +73,7 @@ def prepare(article: Article) -> Prepared:
     """Clean, detect and segment one article (no models involved)."""
     timings: dict[str, int] = {}
     with _timed(timings, "clean"):
-        cleaned = clean_article(article.title, article.text)
+        cleaned = clean_input(article.title, article.text, article.html, article.url, article.lang)
     with _timed(timings, "detect"):
         detection = detect_language(cleaned.text or (cleaned.title or ""), hint=article.lang)
     with _timed(timings, "segment"):
@@ -108,7 +102,9 @@ def process_batch(
         result.source_lang = prepared.lang
         result.source_lang_confidence = round(prepared.detection.confidence, 4)
         result.timings_ms.update(prepared.timings_ms)
-        result.cleaned_text = prepared.cleaned.text
+        result.cleaned_text = prepared.cleaned.document
+        if prepared.cleaned.extracted is not None:
+            result.extracted = prepared.cleaned.extracted.metadata()
         if prepared.cleaned.title:
             result.title[prepared.lang] = prepared.cleaned.title
         if not prepared.sentences:
@@ -152,9 +148,7 @@ def _summarize(works: list[_Work], engines: Engines, options: ProcessOptions) ->
     if to_pivot:
         # Articles no summarizer serves go to the pivot language first (one batched call).
         outputs = _translate_safely(
-            [(route, _protect(w, route, w.prepared.sentences, options) if options.protect else w.prepared.sentences)
-             for w, route, _ in to_pivot],
-            engines,
+            [(route, w.prepared.sentences) for w, route, _ in to_pivot], engines
         )
         for (w, route, summarizer), out in zip(to_pivot, outputs):
             if isinstance(out, Exception):
@@ -271,21 +265,12 @@ def _translate(works: list[_Work], engines: Engines, options: ProcessOptions) ->
                 else:
                     jobs.append(_Job(w, "title", target, route, [title]))
 
-    protected = [_protect(job.work, job.route, job.sentences, options) for job in jobs]
-    outputs = _translate_safely(
-        [(job.route, sentences if options.protect else job.sentences) for job, sentences in zip(jobs, protected)],
-        engines,
-    )
-    checks: dict[tuple[int, str], Checks] = {}
-    for job, sentences, out in zip(jobs, protected, outputs):
+    outputs = _translate_safely([(job.route, job.sentences) for job in jobs], engines)
+    for job, out in zip(jobs, outputs):
         result = job.work.result
         if isinstance(out, Exception):
             result.errors[job.lang] = f"{job.route.name}: {out}"
             continue
-        out = [keep_case(source.text, translated) for source, translated in zip(sentences, out)]
-        key = (id(job.work), job.lang)
-        checks[key] = checks.get(key, Checks()) + check_translation(job.kind, sentences, out)
-        result.checks[job.lang] = checks[key].to_dict()
         text = join_sentences(out, job.lang)
         getattr(result, job.kind)[job.lang] = text
         if job.kind == "summary" or job.lang not in result.models:
@@ -297,17 +282,6 @@ def _translate(works: list[_Work], engines: Engines, options: ProcessOptions) ->
         # The source language is only an extra; its failure is not the article's.
         if w.prepared.lang not in (w.prepared.article.targets or ()):
             w.result.errors.pop(w.prepared.lang, None)
-
-
-def _glossaries(w: _Work, source: str, target: str, options: ProcessOptions) -> list[Glossary]:
-    """The terms that apply source→target, the article's own first."""
-    found = [options.glossaries.get(source, target)]
-    return [g for g in found if g is not None and len(g)]
-
-
-def _protect(w: _Work, route: Translation, sentences: Sequence[str], options: ProcessOptions) -> list[ProtectedSentence]:
-    glossaries = _glossaries(w, route.source, route.target, options)
-    return [protect(sentence, glossaries) for sentence in sentences]
 
 
 def _translate_safely(

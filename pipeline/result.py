@@ -20,17 +20,18 @@ class Result:
     models: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     timings_ms: dict[str, int] = field(default_factory=dict)
-    # per translated language: what the fidelity checks counted and what failed (pipeline/checks.py);
-    # a failed check is a finding for an editor, never an error
-    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     job_id: str | None = None
     # The body as the pipeline read it (stored for the review page); not part of SPEC §3.2,
     # so to_dict() leaves it out.
     cleaned_text: str | None = field(default=None, compare=False, repr=False)
+    # What the HTML reader found beside the body (title, author, date, canonical url, site,
+    # declared language): for HTML articles only; likewise left out of to_dict().
+    extracted: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("cleaned_text")
+        data.pop("extracted")
         # SPEC §3.2 puts job_id first; keep that order for humans reading JSON lines.
         return {"job_id": data.pop("job_id"), **data}
 

@@ -24,7 +24,7 @@ from tests.fixtures.build_models import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = ROOT.parent / "shared" / "samples" / "seed-article.txt"
+SEED = ROOT / "tests" / "data" / "samples" / "seed-article.txt"  # a copy of the shared sample
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,6 @@ def cli(*args: str, input: str | None = None):
     return runner.invoke(app, list(args), input=input)
 
 
-@pytest.mark.skipif(not SEED.exists(), reason="needs ../shared/samples (present in CI)")
 def test_cli_process_seed_article_is_done_and_deterministic(toy_env):
     first = cli("process", str(SEED), "--to", "qaa", "--json")
     second = cli("process", str(SEED), "--to", "qaa", "--json")
@@ -225,12 +224,12 @@ def test_cli_process_reads_stdin(toy_env):
     assert json.loads(result.stdout)["title"]["qaa"] == "E title"  # "A" → "E", OOV "title" kept
 
 
-@pytest.mark.skipif(not SEED.exists(), reason="needs ../shared/samples (present in CI)")
 def test_cli_clean_json(toy_env):
     result = cli("clean", str(SEED), "--json")
     out = json.loads(result.stdout)
     assert result.exit_code == 0 and out["lang"] == "en" and out["confidence"] > 0.9
-    assert set(out) == {"title", "text", "lang", "confidence", "sentences"}
+    assert set(out) == {"title", "text", "lang", "confidence", "sentences", "headings", "metadata"}
+    assert out["headings"] == ["US-China tension", "Russia ‘especially hopeful’"] and out["metadata"] == {}
     assert "Back to top" not in out["text"] and len(out["sentences"]) == len(set(out["sentences"]))
 
 

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     compute_type: str = "auto"
     threads: int = Field(0, ge=0)  # 0: let CTranslate2 pick (all cores)
     max_text_chars: int = Field(100_000, ge=1)
+    max_html_chars: int = Field(2_000_000, ge=1)  # an article's `html`, as sent
     max_targets: int = Field(20, ge=1)
     model_memory_mb: int = Field(4096, ge=64)
     api_tokens: Annotated[tuple[str, ...], NoDecode] = ()
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     def limits(self) -> Limits:
         return Limits(
             max_text_chars=self.max_text_chars,
+            max_html_chars=self.max_html_chars,
             max_targets=self.max_targets,
             default_targets=tuple(self.targets),
         )

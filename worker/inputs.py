@@ -1,4 +1,5 @@
-"""Read articles from files for the CLI: .jsonl, .json, .csv, .txt/.md pages, a folder, or `-`.
+"""Read articles from files for the CLI: .jsonl, .json, .csv, .txt/.md pages, .html/.htm pages
+(an article with `html`), a folder of pages, or `-`.
 
 Everything streams: a 1 GB JSONL is read line by line. Each record is yielded with where it
 came from (line number, or file name for folders) so a bad one can be reported precisely and
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline.article import article_from_text
+from pipeline.extract import decode_html, looks_like_html
 
 PAGE_SUFFIXES = (".txt", ".md")
+HTML_SUFFIXES = (".html", ".htm")
 MAX_LINE_CHARS = 2_000_000  # far above any valid article; stops a runaway line early
 # UTF-8, and a byte-order mark at the start of a file is skipped: Excel's "CSV UTF-8" and
 # many Windows tools write one, and it would otherwise hide the first CSV column's name
@@ -39,13 +42,20 @@ def read_inputs(path: str) -> Iterator[InputRecord]:
         return
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in PAGE_SUFFIXES)
+        suffixes = PAGE_SUFFIXES + HTML_SUFFIXES
+        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
         for i, f in enumerate(files, 1):
-            yield _read_page(f.read_text(encoding=ENCODING, errors="replace"), i, f.name)
+            if f.suffix.lower() in HTML_SUFFIXES:
+                yield _read_html(f.read_bytes(), i, f.name)
+            else:
+                yield _read_page(f.read_text(encoding=ENCODING, errors="replace"), i, f.name)
         return
     if not p.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
     suffix = p.suffix.lower()
+    if suffix in HTML_SUFFIXES:  # bytes: the page's own <meta charset> says how to read it
+        yield _read_html(p.read_bytes(), 1, p.name)
+        return
     with p.open(encoding=ENCODING, errors="replace", newline="") as fh:
         if suffix == ".jsonl":
             yield from _read_jsonl(fh, p.name)
@@ -74,12 +84,18 @@ def _read_stream(fh: io.TextIOBase, name: str) -> Iterator[InputRecord]:
         yield _read_page("".join(buffered) + fh.read(), 1, name)
 
 
+def _read_html(data: bytes, index: int, name: str) -> InputRecord:
+    return InputRecord(index, name, data={"html": decode_html(data)})
+
+
 def _chain(head: list[str], rest: Any) -> Iterator[str]:
     yield from head
     yield from rest
 
 
 def _read_page(text: str, index: int, name: str) -> InputRecord:
+    if looks_like_html(text):  # an HTML page piped in, or saved as .txt
+        return InputRecord(index, name, data={"html": text})
     return InputRecord(index, name, data=article_from_text(text))
 
 
@@ -115,16 +131,16 @@ def _read_json(text: str, name: str) -> Iterator[InputRecord]:
             yield InputRecord(i, name, error=f"article: must be a JSON object (got {type(item).__name__})")
 
 
-CSV_FIELDS = ("id", "title", "text", "url", "lang", "targets")
+CSV_FIELDS = ("id", "title", "text", "html", "url", "lang", "targets")
 
 
 def _read_csv(fh: Any, name: str) -> Iterator[InputRecord]:
-    """CSV with a header row; columns id,title,text,url,lang,targets ("de,fr" or "de;fr")."""
+    """CSV with a header row; columns id,title,text (or html),url,lang,targets ("de,fr" or "de;fr")."""
     csv.field_size_limit(MAX_LINE_CHARS)
     reader = csv.DictReader(fh)
     header = reader.fieldnames or []
-    if "text" not in header:
-        yield InputRecord(1, name, error="csv header: needs a 'text' column")
+    if "text" not in header and "html" not in header:
+        yield InputRecord(1, name, error="csv header: needs a 'text' or an 'html' column")
         return
     while True:
         try:

@@ -61,10 +61,13 @@ def _report_rejected(rejected: list[str]) -> bool:
 
 @app.command()
 def clean(
-    input: str = typer.Argument(..., help="a .txt/.md page, .json, .jsonl, a folder, or - for stdin"),
+    input: str = typer.Argument(
+        ..., help="a .txt/.md or .html/.htm page, .json, .jsonl, .csv, a folder of pages, or - for stdin"
+    ),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per article"),
 ) -> None:
-    """Show what the pipeline reads: cleaned title and text, language, sentences."""
+    """Show what the pipeline reads: cleaned title and text, language, sentences; for HTML
+    also the subheadings kept as structure and what the page says of itself (metadata)."""
     from pipeline.process import prepare
 
     settings = get_settings()
@@ -79,12 +82,18 @@ def clean(
             "lang": p.lang,
             "confidence": round(p.detection.confidence, 4),
             "sentences": p.sentences,
+            "headings": p.cleaned.headings,
+            "metadata": p.cleaned.extracted.metadata() if p.cleaned.extracted is not None else {},
         }
         if json_out:
             print_json(view)
         else:
             typer.echo(f"# {view['title'] or '(no title)'}")
+            for key, value in view["metadata"].items():
+                typer.echo(f"{key}: {value}")
             typer.echo(f"language: {view['lang']} (confidence {view['confidence']:.2f})")
+            for heading in view["headings"]:
+                typer.echo(f"subheading: {heading}")
             for i, sentence in enumerate(view["sentences"], 1):
                 typer.echo(f"{i:3}. {sentence}")
     failed |= _report_rejected(rejected)
@@ -109,7 +118,9 @@ def _print_result(result: Result) -> None:
 
 @app.command()
 def process(
-    input: str = typer.Argument(..., help="a .txt/.md page, .json, .jsonl, a folder, or - for stdin"),
+    input: str = typer.Argument(
+        ..., help="a .txt/.md or .html/.htm page, .json, .jsonl, .csv, a folder of pages, or - for stdin"
+    ),
     to: Optional[str] = typer.Option(None, "--to", help="target languages, e.g. de,fr (default: BABELWIRE_TARGETS)"),
     json_out: bool = typer.Option(False, "--json", help="results as JSON lines (SPEC §3.2)"),
 ) -> None:

@@ -1,0 +1,360 @@
+"""Reading HTML: a whole page or a CMS body fragment → the article's blocks and metadata.
+
+* A whole page (it has `<html>`, `<head>` or `<body>`) is read by trafilatura (lxml
+  underneath), the extractor that leads the public article-extraction benchmarks, in its
+  precision mode (measured best on the benchmark's development split, BENCHMARKS.md). Its
+  body keeps structure: headings, paragraphs, quotes, list items and table rows come out as
+  typed `Block`s. Title, author, date, canonical URL and site name come from its metadata
+  reader, the declared language from `<html lang>` / `content-language`.
+* A fragment (what a CMS holds: `<p>`s, `<h2>`s, lists) is all article: every block is kept
+  and the cleaner decides what is chrome. A fragment runs through the same block walker.
+* Whatever lxml cannot read whole (nesting deeper than libxml2's limit of 256 levels cuts
+  the tree short; a page whose text the extractor misses) falls back to `strip_tags`, a
+  linear scan that keeps every visible character and drops scripts, styles and comments.
+
+No tag and no entity survives: text comes out of lxml decoded, and `scrub_markup` removes
+whatever markup was escaped inside the page itself (`&lt;b&gt;` shown as text).
+"""
+
+from __future__ import annotations
+
+import codecs
+import html as html_lib
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
+
+from lxml import etree
+from lxml import html as lxml_html
+
+PARAGRAPH, HEADING, QUOTE, ITEM = "paragraph", "heading", "quote", "item"
+
+# A fragment's text (or the extractor's) shorter than this share of the page's visible text
+# means lxml lost part of the tree (deep nesting): the linear stripper reads it instead.
+_MIN_TEXT_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Block:
+    """One unit of the article body, in page order."""
+
+    kind: str  # PARAGRAPH | HEADING | QUOTE | ITEM
+    text: str
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What the HTML reader found. `blocks` is the body; the rest is metadata (None if absent)."""
+
+    blocks: tuple[Block, ...]
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None  # as the page states it, ISO 8601 (YYYY-MM-DD) from trafilatura
+    url: str | None = None  # the canonical URL the page declares
+    site: str | None = None
+    lang: str | None = None  # the page's declared language: a hint, detection decides
+    description: str | None = None
+    method: str = "page"  # "page" (extractor) | "fragment" | "stripped" (fallback scan)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(b.text for b in self.blocks)
+
+    def metadata(self) -> dict[str, str]:
+        """The metadata that was found, for storing and showing beside the body."""
+        data = asdict(self)
+        data.pop("blocks")
+        return {k: v for k, v in data.items() if v}
+
+
+# --------------------------------------------------------------------------------------
+# Detection and decoding
+# --------------------------------------------------------------------------------------
+
+_DOCUMENT_TAG = re.compile(r"<\s*(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+_HTML_TAG = re.compile(
+    r"</?\s*(?:p|div|br|span|a|h[1-6]|ul|ol|li|table|tr|td|strong|em|b|i|u|img|figure|figcaption|"
+    r"blockquote|article|section|header|footer|nav|aside|main|script|style|iframe|meta|link|"
+    r"html|head|body|title|font|center|small|sup|sub|hr|pre|code|time|picture|source|noscript)\b[^<>]{0,2000}>",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#\d{1,7}|#[xX][0-9a-fA-F]{1,6});")
+
+
+def looks_like_html(text: str) -> bool:
+    """Whether `text` is markup rather than prose: a document tag, or at least two HTML tags
+    (one `<` in a sentence, "a < b", is prose)."""
+    if "<" not in text:
+        return False
+    if _DOCUMENT_TAG.search(text[:10_000]):
+        return True
+    return sum(1 for _ in zip(range(2), _HTML_TAG.finditer(text))) >= 2
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,500}?charset\s*=\s*["']?\s*([A-Za-z0-9_:.+-]{2,40})""", re.IGNORECASE)
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def decode_html(data: bytes) -> str:
+    """Bytes of a page → text: a byte-order mark, else the page's `<meta charset>` (or
+    `http-equiv` content type), else UTF-8, else trafilatura's guess; never raises."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    m = _META_CHARSET.search(data[:16_384])
+    if m:
+        try:
+            codec = codecs.lookup(m.group(1).decode("ascii"))
+        except LookupError:
+            codec = None
+        # a page saying "utf-16" in an ASCII-compatible meta tag is lying about itself
+        if codec is not None and not codec.name.startswith("utf-16"):
+            return data.decode(codec.name, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        from trafilatura.utils import decode_file
+
+        return decode_file(data)
+
+
+# --------------------------------------------------------------------------------------
+# Markup scrubbing and the linear fallback
+# --------------------------------------------------------------------------------------
+
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>|<!--.*?-->|<![A-Za-z][^<>]{0,200}>", re.DOTALL)
+
+
+def scrub_markup(text: str) -> str:
+    """Entities decoded (twice, for `&amp;amp;`) and tag-shaped runs removed: nothing that
+    looks like `<tag>` or `&entity;` is left, whatever the page escaped into its text."""
+    for _ in range(2):
+        if "&" not in text:
+            break
+        text = html_lib.unescape(text)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    # an entity left standing after two rounds (`&amp;amp;amp;`) goes as well
+    return _ENTITY.sub(" ", text) if "&" in text else text
+
+
+_INVISIBLE_ELEMENTS = ("script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object")
+_BLOCK_TAGS = frozenset(
+    """address article aside blockquote body br dd details dialog div dl dt fieldset figcaption figure
+    footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table td th tr ul
+    title caption""".split()
+)
+_NAME = re.compile(r"</?\s*([A-Za-z][A-Za-z0-9]*)")
+
+
+def strip_tags(page: str) -> str:
+    """Visible text of `page`, one line per block element, in one linear pass.
+
+    Not a parser: it never builds a tree, so no nesting depth or broken markup can stop it.
+    Invisible elements (script, style, head, ...) are skipped to their closing tag, or to
+    the end of the page when it is missing.
+    """
+    out: list[str] = []
+    lower = page.lower()
+    i, n = 0, len(page)
+    while i < n:
+        lt = page.find("<", i)
+        if lt < 0:
+            out.append(page[i:])
+            break
+        out.append(page[i:lt])
+        if lower.startswith("<!--", lt):
+            end = page.find("-->", lt + 4)
+            i = n if end < 0 else end + 3
+            continue
+        gt = page.find(">", lt + 1)
+        nxt = page.find("<", lt + 1)
+        if gt < 0 or (0 <= nxt < gt):  # a lone "<" in text
+            out.append("<")
+            i = lt + 1
+            continue
+        m = _NAME.match(page, lt, gt + 1)
+        i = gt + 1
+        if not m:
+            continue
+        name = m.group(1).lower()
+        if name in _INVISIBLE_ELEMENTS and not page.startswith("</", lt):
+            close = lower.find(f"</{name}", i)
+            i = n if close < 0 else (lower.find(">", close) + 1 or n)
+            continue
+        if name in _BLOCK_TAGS:
+            out.append("\n")
+    text = html_lib.unescape("".join(out))
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+# --------------------------------------------------------------------------------------
+# Block walker (lxml trees: a fragment, or trafilatura's body)
+# --------------------------------------------------------------------------------------
+
+# HTML and trafilatura's own tags → the block kind they start.
+_KIND_OF = {
+    **dict.fromkeys(("h1", "h2", "h3", "h4", "h5", "h6", "head"), HEADING),
+    **dict.fromkeys(("blockquote", "quote", "q_block"), QUOTE),
+    **dict.fromkeys(("li", "item", "dt", "dd"), ITEM),
+    **dict.fromkeys(
+        ("p", "div", "pre", "code", "tr", "row", "table", "figcaption", "figure", "section", "article",
+         "main", "body", "ul", "ol", "list", "dl", "address", "header", "footer", "aside", "nav",
+         "caption", "details", "summary", "form", "fieldset"),
+        PARAGRAPH,
+    ),
+}
+_BREAKS = frozenset(("br", "lb", "hr"))
+_SKIP = frozenset(_INVISIBLE_ELEMENTS) | {"graphic", "img", "button", "select", "input", "textarea"}
+
+
+def blocks_from_tree(root: Any) -> tuple[Block, ...]:
+    """Blocks of an lxml tree in document order, iteratively (no recursion on deep trees).
+
+    A block is the text between block boundaries; its kind is the innermost block element
+    around it, except that everything inside a quote is quote and inside a heading heading.
+    """
+    blocks: list[Block] = []
+    buffer: list[str] = []
+    kinds: list[str | None] = []  # stack, one entry per open element (None: inline)
+    skipping = 0
+
+    def current_kind() -> str:
+        if QUOTE in kinds:
+            return QUOTE
+        if HEADING in kinds:
+            return HEADING
+        for kind in reversed(kinds):
+            if kind:
+                return kind
+        return PARAGRAPH
+
+    def flush() -> None:
+        text = " ".join("".join(buffer).split())
+        buffer.clear()
+        if text:
+            blocks.append(Block(current_kind(), text))
+
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""  # comments, processing instructions
+        tag = tag.rsplit("}", 1)[-1].lower()
+        if event == "start":
+            if skipping or tag in _SKIP or not tag:
+                skipping += 1
+                continue
+            kind = _KIND_OF.get(tag)
+            if kind or tag in _BREAKS:
+                flush()
+            kinds.append(kind)
+            if el.text:
+                buffer.append(el.text)
+        else:
+            if skipping:
+                skipping -= 1
+            else:
+                kind = kinds[-1] if kinds else None
+                if kind or tag in _BREAKS:
+                    flush()
+                if kinds:
+                    kinds.pop()
+            if el.tail and not skipping:
+                buffer.append(el.tail)
+    flush()
+    return tuple(blocks)
+
+
+def _visible_length(page: str) -> int:
+    return len("".join(strip_tags(page).split()))
+
+
+def _blocks_length(blocks: Iterable[Block]) -> int:
+    return sum(len("".join(b.text.split())) for b in blocks)
+
+
+def _stripped(page: str) -> tuple[Block, ...]:
+    return tuple(Block(PARAGRAPH, line) for line in strip_tags(page).split("\n"))
+
+
+def _scrubbed(blocks: Iterable[Block]) -> tuple[Block, ...]:
+    out = []
+    for b in blocks:
+        text = " ".join(scrub_markup(b.text).split())
+        if text:
+            out.append(Block(b.kind, text))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+
+_LANG_ATTR = re.compile(
+    r"""<html\b[^>]{0,500}?\blang\s*=\s*["']?([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)?|"""
+    r"""<meta[^>]{0,300}?http-equiv\s*=\s*["']?content-language["']?[^>]{0,100}?content\s*=\s*["']?([A-Za-z]{2,3})""",
+    re.IGNORECASE,
+)
+
+
+def _declared_lang(page: str) -> str | None:
+    m = _LANG_ATTR.search(page[:20_000])
+    return (m.group(1) or m.group(2)).lower() if m else None
+
+
+def _clean_meta(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = " ".join(scrub_markup(value).split())
+    return value or None
+
+
+def extract_html(page: str | bytes, url: str | None = None) -> Extracted:
+    """Read an HTML page or fragment into blocks and metadata; never raises on bad markup."""
+    if isinstance(page, bytes):
+        page = decode_html(page)
+    page = page.replace("\0", "")
+    if not _DOCUMENT_TAG.search(page[:10_000]):
+        return _extract_fragment(page)
+    try:
+        return _extract_page(page, url)
+    except (RecursionError, ValueError, etree.LxmlError):
+        # lxml and trafilatura give up on some broken pages; every visible line is still there
+        return Extracted(blocks=_scrubbed(_stripped(page)), lang=_declared_lang(page), method="stripped")
+
+
+def _extract_fragment(page: str) -> Extracted:
+    try:
+        root = lxml_html.fragment_fromstring(page, create_parent="div")
+        blocks = _scrubbed(blocks_from_tree(root))
+    except (ValueError, etree.LxmlError, RecursionError):
+        blocks = ()
+    if _blocks_length(blocks) < _MIN_TEXT_SHARE * _visible_length(page):
+        return Extracted(blocks=_scrubbed(_stripped(page)), method="stripped")
+    return Extracted(blocks=blocks, method="fragment")
+
+
+def _extract_page(page: str, url: str | None) -> Extracted:
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(
+        page, url=url, with_metadata=True, include_comments=False, favor_precision=True, include_tables=True
+    )
+    blocks = _scrubbed(blocks_from_tree(doc.body)) if doc is not None and doc.body is not None else ()
+    lang = _declared_lang(page)
+    if not blocks:
+        # Nothing the extractor would call an article: a page cut short by deep nesting, a
+        # bare page of paragraphs. The visible lines go to the cleaner, which judges them.
+        stripped = _scrubbed(_stripped(page))
+        title = _clean_meta(doc.title) if doc is not None else None
+        return Extracted(blocks=stripped, title=title, lang=lang, method="stripped")
+    return Extracted(
+        blocks=blocks,
+        title=_clean_meta(doc.title),
+        author=_clean_meta(doc.author),
+        date=_clean_meta(doc.date),
+        url=_clean_meta(doc.url),
+        site=_clean_meta(doc.sitename),
+        lang=lang,
+        description=_clean_meta(doc.description),
+        method="page",
+    )
