@@ -65,6 +65,9 @@ class Article(BaseModel):
     text: str | None = None
     html: str | None = None
     url: str | None = None
+    # Where to POST the result (signed); called only if the operator's allowlist matches it
+    # (worker/delivery). Not part of the key: it does not change the output.
+    callback_url: str | None = None
     lang: str | None = None
     targets: tuple[str, ...] | None = None
     summary: SummaryOptions = SummaryOptions()
@@ -136,6 +139,7 @@ def validate_article(data: Any, limits: Limits = Limits()) -> Article:
         ("title", limits.max_title_chars),
         ("id", limits.max_id_chars),
         ("url", limits.max_url_chars),
+        ("callback_url", limits.max_url_chars),
     ):
         value = data.get(name)
         if isinstance(value, str) and len(value) > limit:
@@ -162,6 +166,8 @@ def validate_article(data: Any, limits: Limits = Limits()) -> Article:
         article = article.model_copy(update={"text": None})
     if not article.html and article.html is not None:
         article = article.model_copy(update={"html": None})
+    if article.callback_url is not None and not article.callback_url.lower().startswith(("http://", "https://")):
+        raise ArticleError("callback_url", f"must be an http(s) URL (got {article.callback_url[:80]!r})")
     if article.lang is not None and not is_known(article.lang):
         raise ArticleError("lang", f"unknown language code {article.lang!r} (use ISO 639-1, e.g. 'en')")
     targets_out = article.targets if article.targets is not None else limits.default_targets
