@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from pipeline.article import Article
+from pipeline.checks import Checks, check_translation
 from pipeline.clean import Cleaned, clean_input
 from pipeline.detect import Detection, detect_language
 from pipeline.engines import Engines, NoModelError, Summarizer, Translation
 from pipeline.extractive import rank_sentences
 from pipeline.languages import PIVOT, join_sentences
+from pipeline.protect import Glossaries, Glossary, ProtectedSentence, keep_case, protect
 from pipeline.result import DONE, FAILED, PARTIAL, Result
 from pipeline.segment import pack_chunks, split_sentences
 
@@ -31,6 +33,10 @@ class ProcessOptions:
     pivot: str = PIVOT
     # Translate the summary back into the article's own language when it was made in the pivot.
     summary_in_source_lang: bool = True
+    # Numbers, URLs, names and glossary terms pass through translation unchanged (README,
+    # "Fidelity"); off only to show what the models do without it. Checks run either way.
+    protect: bool = True
+    glossaries: Glossaries = field(default_factory=Glossaries)
 
 
 @dataclass
@@ -148,7 +154,9 @@ def _summarize(works: list[_Work], engines: Engines, options: ProcessOptions) ->
     if to_pivot:
         # Articles no summarizer serves go to the pivot language first (one batched call).
         outputs = _translate_safely(
-            [(route, w.prepared.sentences) for w, route, _ in to_pivot], engines
+            [(route, _protect(w, route, w.prepared.sentences, options) if options.protect else w.prepared.sentences)
+             for w, route, _ in to_pivot],
+            engines,
         )
         for (w, route, summarizer), out in zip(to_pivot, outputs):
             if isinstance(out, Exception):
@@ -265,12 +273,21 @@ def _translate(works: list[_Work], engines: Engines, options: ProcessOptions) ->
                 else:
                     jobs.append(_Job(w, "title", target, route, [title]))
 
-    outputs = _translate_safely([(job.route, job.sentences) for job in jobs], engines)
-    for job, out in zip(jobs, outputs):
+    protected = [_protect(job.work, job.route, job.sentences, options) for job in jobs]
+    outputs = _translate_safely(
+        [(job.route, sentences if options.protect else job.sentences) for job, sentences in zip(jobs, protected)],
+        engines,
+    )
+    checks: dict[tuple[int, str], Checks] = {}
+    for job, sentences, out in zip(jobs, protected, outputs):
         result = job.work.result
         if isinstance(out, Exception):
             result.errors[job.lang] = f"{job.route.name}: {out}"
             continue
+        out = [keep_case(source.text, translated) for source, translated in zip(sentences, out)]
+        key = (id(job.work), job.lang)
+        checks[key] = checks.get(key, Checks()) + check_translation(job.kind, sentences, out)
+        result.checks[job.lang] = checks[key].to_dict()
         text = join_sentences(out, job.lang)
         getattr(result, job.kind)[job.lang] = text
         if job.kind == "summary" or job.lang not in result.models:
@@ -282,6 +299,17 @@ def _translate(works: list[_Work], engines: Engines, options: ProcessOptions) ->
         # The source language is only an extra; its failure is not the article's.
         if w.prepared.lang not in (w.prepared.article.targets or ()):
             w.result.errors.pop(w.prepared.lang, None)
+
+
+def _glossaries(w: _Work, source: str, target: str, options: ProcessOptions) -> list[Glossary]:
+    """The terms that apply source→target, the article's own first."""
+    found = [options.glossaries.get(source, target)]
+    return [g for g in found if g is not None and len(g)]
+
+
+def _protect(w: _Work, route: Translation, sentences: Sequence[str], options: ProcessOptions) -> list[ProtectedSentence]:
+    glossaries = _glossaries(w, route.source, route.target, options)
+    return [protect(sentence, glossaries) for sentence in sentences]
 
 
 def _translate_safely(

@@ -20,6 +20,9 @@ class Result:
     models: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     timings_ms: dict[str, int] = field(default_factory=dict)
+    # per translated language: what the fidelity checks counted and what failed (pipeline/checks.py);
+    # a failed check is a finding for an editor, never an error
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     job_id: str | None = None
     # The body as the pipeline read it (stored for the review page); not part of SPEC §3.2,
     # so to_dict() leaves it out.
