@@ -27,342 +27,20 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 import time
-from datetime import datetime
 from typing import Any
-
-from queue import Empty
 
 from celery import Celery, signals
 from kombu import Exchange, Queue
-from kombu.transport import redis as kombu_redis
-from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import loads
 
 from pipeline.batching import BatchOptions
 from tasks.process import BROKER_TRANSIENT_ERRORS, TASK_NAME, ArticleTask, TaskContext
+from worker.broker.server import REDIS_SCHEMES, broker_tls, check_broker_version, redis_server_version, redis_version_problem  # noqa: F401
 from worker.config import Settings, get_settings
+from worker.queues import BULK, LIVE, QUEUES  # noqa: F401
 from worker import metrics as _telemetry_signals  # noqa: F401  Celery signals: Prometheus metrics, JSON logs
 
 log = logging.getLogger(__name__)
-
-LIVE, BULK = "live", "bulk"
-QUEUES = (LIVE, BULK)  # consumption order = priority order
-
-
-# What a list item that is not a kombu JSON envelope raises on the way in: a bad JSON, UTF-8
-# or base64 decode (ValueError), or a JSON value of the wrong shape. (Not KeyError: kombu counts
-# it as a connection error; the envelope's shape is checked before it can be raised.)
-ENVELOPE_ERRORS = (ValueError, TypeError, AttributeError, IndexError)
-
-
-def envelope_problem(message: Any) -> str | None:
-    """Why a decoded queue item cannot be a kombu message, or None if it has the right shape."""
-    if not isinstance(message, dict):
-        return f"a JSON {type(message).__name__}, not an object"
-    properties = message.get("properties")
-    if not isinstance(properties, dict) or "delivery_tag" not in properties:
-        return "no properties.delivery_tag"
-    if not isinstance(properties.get("delivery_info"), dict):  # kombu reads it with [] (a KeyError)
-        return "properties.delivery_info is not an object"
-    if not isinstance(message.get("body", ""), str):
-        return "body is not a string"
-    if not isinstance(message.get("headers") or {}, dict):
-        return "headers is not an object"
-    return None
-
-
-MAX_TASK_ID_CHARS = 64  # a task id is the job's id: jobs.id is VARCHAR(64)
-
-
-def task_message_problem(message: dict[str, Any]) -> str | None:
-    """Why a message on a task queue cannot be a babelwire task message, or None.
-
-    Checks the Celery protocol-2 headers that Celery uses after it has reserved a pool slot
-    for the message: a wrong `timelimit` there raises outside Celery's error handling and
-    the slot is never given back (the worker stops taking work). A message without a `task`
-    header would be read as protocol 1 (Celery < 4), which nothing of ours sends."""
-    headers = message.get("headers") or {}
-    if message.get("content-type") != "application/json":
-        # refused before anything is decoded (Celery's own refusal would log the body)
-        return f"content type {str(message.get('content-type'))[:80]!r}: JSON only"
-    if "compression" in headers:
-        # kombu would decompress it in the worker's main process: a small bomb, a dead worker
-        return "compressed messages are not accepted"
-    if "task" not in headers:
-        return "no task header (not a Celery protocol 2 task message)"
-    task_id = headers.get("id")
-    if not isinstance(task_id, str) or not 0 < len(task_id) <= MAX_TASK_ID_CHARS:
-        return f"headers.id must be a string of 1 to {MAX_TASK_ID_CHARS} characters"
-    timelimit = headers.get("timelimit")
-    if timelimit is not None and not (
-        isinstance(timelimit, list) and len(timelimit) == 2 and all(_seconds_or_none(t) for t in timelimit)
-    ):
-        return "headers.timelimit must be [hard, soft] in seconds (or null each)"
-    retries = headers.get("retries")
-    if retries is not None and (type(retries) is not int or retries < 0):
-        return "headers.retries must be a non-negative integer"
-    for name in ("eta", "expires"):
-        if headers.get(name) is not None and not _iso_datetime(headers[name]):
-            return f"headers.{name} must be an ISO 8601 date and time"
-    return None
-
-
-def _iso_datetime(value: Any) -> bool:
-    try:
-        datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _seconds_or_none(value: Any) -> bool:
-    return value is None or (type(value) in (int, float) and 0 < value < float("inf"))
-
-
-class GuardedQoS(kombu_redis.QoS):
-    def restore_unacked_once(self, stderr: Any = None) -> Any:
-        """At channel close kombu puts the messages the worker holds back on their queues. When
-        the channel closes because Redis went away, kombu (5.7) fails here with an
-        AttributeError on the connection it has already torn down, which Celery does not
-        expect: the worker exits ("Unrecoverable error") instead of reconnecting. Nothing is
-        lost by going on: the messages stay in Redis's unacked hash and are handed out again
-        after the visibility timeout (tests/test_faults_broker_restart.py)."""
-        try:
-            return super().restore_unacked_once(stderr)
-        except Exception as exc:
-            log.warning("could not put back %d unacknowledged message(s) at channel close (%s: %s); "
-                        "Redis hands them out again after the visibility timeout",
-                        len(self._delivered), type(exc).__name__, str(exc)[:200])
-            return None
-
-
-# Pop from the first non-empty queue (priority order) and record the message as unacked, in
-# one atomic step. kombu's BRPOP pops first and writes the unacked hash afterwards, from the
-# worker: a worker killed (or a warm shutdown that drops a reply still in the socket) between
-# the two loses the message for good. Recorded here, it is handed out again after the
-# visibility timeout. The record is what kombu's QoS.append writes (message, exchange,
-# routing key), with the queue it came from as the routing key; kombu writes it again on
-# delivery and removes it on ack. An item that is not a JSON envelope with a delivery tag is
-# returned unrecorded (it cannot be acked; the worker drops it).
-CLAIM_SCRIPT = """
-local unacked, unacked_index = KEYS[#KEYS - 1], KEYS[#KEYS]
-for i = 1, #KEYS - 2 do
-  local item = redis.call('RPOP', KEYS[i])
-  if item then
-    local ok, message = pcall(cjson.decode, item)
-    if ok and type(message) == 'table' and type(message['properties']) == 'table'
-        and type(message['properties']['delivery_tag']) == 'string' then
-      local tag = message['properties']['delivery_tag']
-      redis.call('ZADD', unacked_index, ARGV[1], tag)
-      redis.call('HSET', unacked, tag, '[' .. item .. ', "", ' .. cjson.encode(ARGV[i + 1]) .. ']')
-    end
-    return {KEYS[i], item}
-  end
-end
-return false
-"""
-
-
-class GuardedRedisChannel(kombu_redis.Channel):
-    """kombu's Redis channel, with two changes.
-
-    Messages are claimed atomically (`CLAIM_SCRIPT`) instead of with BRPOP, so a worker that
-    dies at any moment loses no message. A script cannot block; when a claim finds every
-    queue empty, the worker blocks instead on `BLMOVE q q RIGHT LEFT` over its first queue
-    (live): that moves an arriving message from the list's tail to its head, the same list,
-    so nothing leaves the queue, and it wakes the worker at once to claim it. The other
-    queues are claimed from when that wait times out (`brpop_timeout`, 1 s): an idle worker
-    sees a live article at once and a bulk one within a second. Redis ≥ 6.2.
-
-    Garbage in a queue's list is logged and dropped: kombu decodes each popped item as a JSON
-    envelope outside of Celery's error handling, so one stray `LPUSH live "hello"` would stop
-    the worker ("Unrecoverable error"). Nothing that could be processed is lost by dropping it.
-    """
-
-    QoS = GuardedQoS
-    _queues_were_empty = False  # the last claim found nothing: wait before the next one
-    _command = "EVAL"  # what the connection's reply will answer
-
-    def _brpop_start(self, timeout: Any = None) -> None:
-        queues = self._queue_cycle.consume(len(self.active_queues))
-        if not queues:
-            return
-        keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
-        routing_keys = [key.rsplit(self.sep, 1)[0] for key in keys]
-        keys += [self.unacked_key, self.unacked_index_key]
-        if self.global_keyprefix:
-            keys = [self.global_keyprefix + key for key in keys]
-        if self._queues_were_empty:
-            self._queues_were_empty = False
-            first = keys[0]
-            command: tuple[Any, ...] = ("BLMOVE", first, first, "RIGHT", "LEFT", timeout or self.brpop_timeout)
-        else:
-            command = ("EVAL", CLAIM_SCRIPT, len(keys), *keys, repr(time.time()), *routing_keys)
-        self._command = command[0]
-        self._in_poll = self.client.connection
-        self._brpop_sent_at = time.monotonic()
-        self.client.connection.send_command(*command)
-
-    def _brpop_read(self, **options: Any) -> Any:
-        try:
-            try:
-                reply = self.client.parse_response(self.client.connection, self._command, **options)
-            except self.connection_errors:
-                self.client.connection.disconnect()  # the next round reconnects
-                raise
-            if self._command == "BLMOVE":
-                raise Empty()  # a message arrived (still in its queue) or the wait timed out: claim next
-            if not reply:
-                self._queues_were_empty = True
-                raise Empty()
-            key, item = (bytes_to_str(part) for part in reply)
-            if self.global_keyprefix:
-                key = key[len(self.global_keyprefix):]
-            queue = key.rsplit(self.sep, 1)[0]
-            self._queue_cycle.rotate(queue)
-            message = None
-            try:
-                message = loads(item)
-                self.connection._deliver(message, queue)
-            except ENVELOPE_ERRORS as exc:
-                if isinstance(exc, self.connection_errors):
-                    raise
-                _log_dropped(exc)
-            self._forget_if_dropped(message)
-            return True
-        finally:
-            self._in_poll = None
-            self._flush_brpop_reauth()
-
-    def _forget_if_dropped(self, message: Any) -> None:
-        """The script recorded the message as unacked; if the worker dropped it instead of
-        delivering it (not a task message), remove the record, or it would come back after
-        every visibility timeout. (Delivered and already acked, as under the solo pool, the
-        record is gone and this is a no-op.)"""
-        try:
-            tag = message["properties"]["delivery_tag"]
-        except (TypeError, KeyError, IndexError):
-            return  # not an envelope: the script did not record it
-        if isinstance(tag, str) and tag not in self.qos._delivered:
-            self.qos._remove_from_indices(tag).execute()
-
-    def _get(self, queue: str) -> Any:
-        try:
-            return super()._get(queue)
-        except ENVELOPE_ERRORS as exc:
-            if isinstance(exc, self.connection_errors):
-                raise
-            _log_dropped(exc)
-            raise Empty() from None
-
-    def basic_consume(self, queue: str, no_ack: bool, callback: Any, consumer_tag: str, **kwargs: Any) -> Any:
-        """A well-formed envelope whose content breaks Celery's message handling (a body of
-        `null` or `5`: Celery tests `'args' in body` before any of its own error handling) is
-        rejected here. Without this, the error escapes with the message already counted as
-        delivered: its prefetch slot is never freed and the worker silently stops consuming."""
-
-        def guarded(message: Any) -> Any:
-            try:
-                return callback(message)
-            except Exception as exc:
-                # KeyError is a "connection error" to kombu's Redis transport, but raised from
-                # handling one message it is about that message; real connection faults propagate.
-                if isinstance(exc, self.connection_errors) and not isinstance(exc, KeyError):
-                    raise
-                _reject_unhandled(message, exc)
-                return None
-
-        return super().basic_consume(queue, no_ack, guarded, consumer_tag, **kwargs)
-
-
-def _log_dropped(exc: BaseException) -> None:
-    log.error("dropped an item from a Redis queue that is not a Celery message (%s: %s)",
-              type(exc).__name__, str(exc)[:200])
-
-
-def _reject_unhandled(message: Any, exc: BaseException) -> None:
-    """Log (with its task id, never its body) and reject, without requeueing, a message that
-    failed in Celery's own handling: delivered again, it would fail again."""
-    headers = message.headers if isinstance(message.headers, dict) else {}
-    task_id = headers.get("id")
-    log.error("rejected message %s (task %r) that Celery could not handle (%s: %s)",
-              task_id, headers.get("task"), type(exc).__name__, str(exc)[:200],
-              extra={"task_id": task_id if isinstance(task_id, str) else None}, exc_info=True)
-    if not message.acknowledged:
-        message.reject(requeue=False)
-
-
-class GuardedRedisTransport(kombu_redis.Transport):
-    Channel = GuardedRedisChannel
-
-    def _deliver(self, message: Any, queue: str) -> None:
-        problem = envelope_problem(message)
-        if problem is not None:
-            _log_dropped(ValueError(problem))
-            return
-        # task queues only: remote-control (pidbox) messages have no task headers
-        problem = task_message_problem(message) if queue in QUEUES else None
-        if problem is not None:
-            task_id = message["headers"].get("id") if isinstance(message.get("headers"), dict) else None
-            shown = task_id[:MAX_TASK_ID_CHARS] if isinstance(task_id, str) else None
-            log.error("dropped message %s from queue %s: %s", shown, queue, problem, extra={"task_id": shown})
-            return
-        if queue in QUEUES:
-            # Where kombu puts the message back if its worker is lost (it restores by exchange
-            # and routing key) and the queue its job records: the queue it was taken from, not
-            # whatever the message claims (a routing key that is an object breaks the restore).
-            properties = message["properties"]
-            properties["delivery_info"] = {**properties["delivery_info"], "exchange": "", "routing_key": queue}
-        super()._deliver(message, queue)
-
-
-REDIS_SCHEMES = ("redis://", "rediss://")
-MIN_REDIS_VERSION = (6, 2)  # BLMOVE, which an idle worker waits with
-
-
-def redis_version_problem(version: str) -> str | None:
-    """Why a Redis server of this version cannot be the broker, or None."""
-    try:
-        found = tuple(int(part) for part in version.split(".")[:2])
-    except ValueError:
-        return None  # not a version we can read (a Redis-compatible server): let it try
-    if found < MIN_REDIS_VERSION:
-        need = ".".join(map(str, MIN_REDIS_VERSION))
-        return f"Redis {version} is too old for the broker: babelwire needs Redis >= {need} (BLMOVE)"
-    return None
-
-
-def redis_server_version(url: str, timeout: float = 2.0) -> str:
-    """The version a Redis server reports (raises when it cannot be reached)."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-    try:
-        return str(client.info("server").get("redis_version", ""))
-    finally:
-        client.close()
-
-
-def check_broker_version(broker_url: str, timeout: float = 2.0) -> str | None:
-    """The broker's version problem, if it is reachable Redis and too old (an unreachable
-    broker is not this check's business: the worker retries connecting)."""
-    if not broker_url.startswith(REDIS_SCHEMES):
-        return None
-    try:
-        version = redis_server_version(broker_url, timeout)
-    except Exception:
-        return None
-    return redis_version_problem(version)
-
-
-def broker_tls(broker_url: str) -> dict[str, Any] | bool:
-    """TLS for a `rediss://` broker: the server's certificate is verified. (kombu's own default
-    for a bare rediss:// URL is not to verify, which lets anyone in the middle read and write the
-    queues.) TLS options in the URL's query string — `ssl_ca_certs=/path/ca.pem`, or an explicit
-    `ssl_cert_reqs=none` — take the place of this default, as they come from the environment."""
-    return {"ssl_cert_reqs": ssl.CERT_REQUIRED} if broker_url.startswith("rediss://") else False
 
 
 def visibility_timeout(settings: Settings) -> int:
@@ -413,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         # redis:// and rediss:// get the guarded channel above (other schemes, e.g. sentinel://,
         # are left as they are)
         broker_transport=(
-            f"{__name__}:GuardedRedisTransport" if settings.broker_url.startswith(REDIS_SCHEMES) else None
+            "worker.broker.transport:GuardedRedisTransport" if settings.broker_url.startswith(REDIS_SCHEMES) else None
         ),
         broker_use_ssl=broker_tls(settings.broker_url),
         broker_transport_options={
@@ -423,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Celery:
             # sweep for messages of lost workers often enough to honour a short timeout
             "unacked_restore_interval": max(1, min(10, vt // 4)),
             "unacked_restore_throttle": 1,
+            "dead_letter_max": settings.broker_dead_letter_max,
         },
         # queues: live (default: news site, API) and bulk (CLI batches)
         # each queue its own direct exchange, as a bare `Celery().send_task(queue=...)` declares it

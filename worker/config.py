@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(360, ge=1)
     # Redis redelivers an unacked message after this many seconds; must exceed task_time_limit.
     broker_visibility_timeout: int = Field(0, ge=0)  # 0: 2 × task_time_limit + 60
+    # Refused queue items (not a babelwire task message) are kept in the Redis list
+    # `babelwire.dead`, newest first, up to this many.
+    broker_dead_letter_max: int = Field(10_000, ge=1)
     worker_pool: str = Field("prefork", pattern="^(prefork|threads|solo)$")  # `babelwire worker` default
     worker_concurrency: int = Field(0, ge=0)  # 0: one per CPU core (prefork/threads)
     # Translation memory (Redis): recurring sentences are not translated twice. Keys carry
