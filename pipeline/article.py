@@ -34,6 +34,8 @@ class Limits:
     max_url_chars: int = 2_000
     max_summary_sentences: int = 20
     max_summary_tokens: int = 1_024
+    max_terms: int = 500  # kept terms and glossary entries of one article, all languages
+    max_term_chars: int = 200
     default_targets: tuple[str, ...] = ()
 
 
@@ -71,6 +73,18 @@ class Article(BaseModel):
     lang: str | None = None
     targets: tuple[str, ...] | None = None
     summary: SummaryOptions = SummaryOptions()
+    # Terms translation must keep as written (names, brands, programme titles), and required
+    # renderings per target language: {"de": {"Kellerhaven Port": "Hafen Kellerhaven"}}.
+    keep: tuple[str, ...] = ()
+    glossary: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("glossary")
+    @classmethod
+    def _glossary(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        merged: dict[str, dict[str, str]] = {}
+        for code, terms in v.items():
+            merged.setdefault(normalize_code(code), {}).update(terms)
+        return merged
 
     @field_validator("lang")
     @classmethod
@@ -98,6 +112,8 @@ class Article(BaseModel):
             "targets": sorted(self.targets or ()),
             "summary": self.summary.model_dump(),
         }
+        if self.keep or self.glossary:  # only then, so every article without terms keeps its key
+            payload["keep"], payload["glossary"] = sorted(self.keep), self.glossary
         if self.html is not None:  # only then, so every text article keeps its key
             payload["html"] = _normalize_for_key(self.html)
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
@@ -176,6 +192,7 @@ def validate_article(data: Any, limits: Limits = Limits()) -> Article:
             raise ArticleError("targets", f"unknown language code {code!r} (use ISO 639-1, e.g. 'de')")
     if len(targets_out) > limits.max_targets:
         raise ArticleError("targets", f"at most {limits.max_targets} languages (got {len(targets_out)})")
+    _check_terms(article, limits)
     if article.summary.max_sentences > limits.max_summary_sentences:
         raise ArticleError(
             "summary.max_sentences",
@@ -186,6 +203,27 @@ def validate_article(data: Any, limits: Limits = Limits()) -> Article:
             "summary.max_tokens", f"at most {limits.max_summary_tokens} (got {article.summary.max_tokens})"
         )
     return article.model_copy(update={"targets": tuple(normalize_code(t) for t in targets_out)})
+
+
+def _check_terms(article: Article, limits: Limits) -> None:
+    """`keep` and `glossary`: known languages, non-empty terms within the length and count limits."""
+    count = len(article.keep) + sum(len(terms) for terms in article.glossary.values())
+    if count > limits.max_terms:
+        field_name = "keep" if len(article.keep) > limits.max_terms else "glossary"
+        raise ArticleError(field_name, f"at most {limits.max_terms} terms, keep and glossary together (got {count})")
+    named: list[tuple[str, str]] = [(f"keep[{i}]", term) for i, term in enumerate(article.keep)]
+    for code, terms in article.glossary.items():
+        if not is_known(code):
+            raise ArticleError(f"glossary.{code}", f"unknown language code {code!r} (use ISO 639-1, e.g. 'de')")
+        for term, rendering in terms.items():
+            named += [(f"glossary.{code}", term), (f"glossary.{code}.{term[:40]}", rendering)]
+    for name, text in named:
+        if not text.strip():
+            raise ArticleError(name, "a term must not be empty")
+        if len(text) > limits.max_term_chars:
+            raise ArticleError(name, f"at most {limits.max_term_chars} characters (got {len(text):,})")
+        if "\0" in text:
+            raise ArticleError(name, "must not contain NUL characters (\\x00)")
 
 
 def article_from_text(page: str, **fields: Any) -> dict[str, Any]:

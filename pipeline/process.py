@@ -303,7 +303,11 @@ def _translate(works: list[_Work], engines: Engines, options: ProcessOptions) ->
 
 def _glossaries(w: _Work, source: str, target: str, options: ProcessOptions) -> list[Glossary]:
     """The terms that apply source→target, the article's own first."""
-    found = [options.glossaries.get(source, target)]
+    article = w.prepared.article
+    found = [
+        Glossary.of(keep=article.keep, render=article.glossary.get(target)),
+        options.glossaries.get(source, target),
+    ]
     return [g for g in found if g is not None and len(g)]
 
 

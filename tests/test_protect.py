@@ -222,3 +222,19 @@ def test_memory_serves_a_protected_sentence_and_keeps_renderings_apart(translato
     assert engines.load_stats()["toy-en-qaa"].batch_calls == calls  # from the memory
     changed = engines.translate([(route, [protect(sentence, [Glossary.of(render={TERM_EN: "B"})])])])
     assert changed == [["Ta B mitis ak 14:30."]]
+
+
+def test_an_article_brings_its_own_kept_terms_and_renderings(engines):
+    article = validate_article({
+        "title": "The national parliament met Mira Olsen",
+        "text": "The minister met Mira Olsen at the national parliament today.",
+        "lang": "en", "targets": ["qaa"],
+        "keep": ["Mira Olsen"], "glossary": {"qaa": {"national parliament": "Kellerhaven Dieto"}},
+    })
+    result = process(article, engines)
+    assert result.title["qaa"] == "Ta Kellerhaven Dieto mitis Mira Olsen"
+    assert result.summary["qaa"] == "Ta ministo mitis Mira Olsen ak ta Kellerhaven Dieto hodi."
+    assert result.checks["qaa"]["checked"] == {"number": 0, "term": 2, "keep": 2, "sentences": 2}
+    assert result.checks["qaa"]["failed"] == []
+    # the article's terms are part of its identity: the same text without them is another job
+    assert article.key != validate_article({**article.model_dump(), "keep": (), "glossary": {}}).key
