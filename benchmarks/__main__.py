@@ -27,6 +27,7 @@ FIGURES = {
     "queue_efficiency": "queue_efficiency",
     "live_latency": "live_latency_under_backlog_ratio",
     "memory_hit_rate": "translation_memory_hit_rate",
+    "glossary_overhead": "glossary_throughput_ratio",
 }
 
 
