@@ -80,7 +80,11 @@ def test_every_body_is_accepted_or_refused_with_a_reason_never_a_server_error(cl
         return
     report = response.json()
     assert isinstance(data, (dict, list)) and 0 < len(items) <= MAX_ARTICLES
-    assert all(schema_accepts(item) for item in items)
-    assert len(report["jobs"]) == len(items) and report["accepted"] + report["duplicates"] == len(items)
+    # a list: the valid items are accepted, each invalid one is reported by index and field
+    rejected = {r["index"] for r in report["rejected"]}
+    assert rejected == {i for i, item in enumerate(items) if not schema_accepts(item)}
+    assert all(r["loc"][:2] == ["body", r["index"]] and r["field"] for r in report["rejected"])
+    assert [j["index"] for j in report["jobs"]] == [i for i in range(len(items)) if i not in rejected]
+    assert report["accepted"] + report["duplicates"] == len(items) - len(rejected)
     for job in report["jobs"]:
         assert client.get(job["status_url"]).status_code == 200

@@ -75,7 +75,7 @@ def test_a_message_names_no_model_and_no_path() -> None:
 
 
 def test_api_tokens_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    from worker import api
+    from worker.api import dependencies as api
 
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest

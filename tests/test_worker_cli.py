@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
+from sqlalchemy import text
 
 from worker.store import Store
 
@@ -100,10 +102,21 @@ def test_messages_that_never_went_out_are_sent_by_the_next_enqueue(
         assert "enqueue the same input again" in failed.stderr
         assert lengths(redis_url) == {"live": 0, "bulk": 0} and store.row_counts()["jobs"] == 0
 
-        # a run that died after writing its rows and before publishing (the broker went away
-        # mid-batch): the rows exist, their messages never went out
+        # a publish that fails mid-batch rolls its rows back with it
         limits = Settings(targets=service_env["BABELWIRE_TARGETS"]).limits  # as the CLI reads them
-        store.submit([validate_article(a, limits) for a in raw], "bulk")
+        articles = [validate_article(a, limits) for a in raw]
+
+        def broker_gone(_: object) -> None:
+            raise ConnectionError("the broker went away mid-batch")
+
+        with pytest.raises(ConnectionError):
+            store.submit(articles, "bulk", publish=broker_gone)
+        assert store.row_counts()["jobs"] == 0
+        # rows whose messages never went out (written by an older version, which committed
+        # the rows before publishing): the next enqueue sends them
+        store.submit(articles, "bulk")
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE jobs SET sent_at = NULL"))
         assert store.row_counts()["jobs"] == 3 and lengths(redis_url)["bulk"] == 0
     finally:
         store.close()

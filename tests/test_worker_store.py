@@ -39,7 +39,7 @@ def store(database_url: str):
 
 def test_migrations_are_idempotent_and_match_the_models(store: Store) -> None:
     store.migrate()  # second run: nothing to do
-    assert current_revision(store) == head_revision()
+    assert current_revision(store.engine) == head_revision()
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
@@ -48,7 +48,7 @@ def _migrate(url: str) -> str:
     s = Store(url)
     try:
         s.migrate()
-        return current_revision(s) or ""
+        return current_revision(s.engine) or ""
     finally:
         s.close()
 
@@ -69,14 +69,27 @@ def test_submit_makes_one_job_per_article_and_reports_duplicates(store: Store) -
     assert [s.duplicate for s in first] == [False, False, True]
     assert first[2].job_id == first[0].job_id
     assert [s.send for s in first] == [True, True, False]
-    # not yet marked sent: a resubmission is a duplicate whose message must still go out
-    again = store.submit([a], "bulk")
-    assert again[0].duplicate and again[0].send and again[0].job_id == first[0].job_id
-    store.mark_sent([s.job_id for s in first])
-    after = store.submit([a, b], "live")
-    assert all(s.duplicate and not s.send for s in after)
+    # the first submission claimed the publish: a resubmission is a duplicate with nothing to send
+    again = store.submit([a, b], "live")
+    assert all(s.duplicate and not s.send for s in again)
     assert store.row_counts() == {"articles": 2, "jobs": 2, "texts": 0}
     assert store.counts()["queued"] == 2
+
+
+def test_a_failed_publish_leaves_nothing_and_the_next_submission_sends(store: Store) -> None:
+    a, b = article(1), article(2)
+
+    def broker_down(_: object) -> None:
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        store.submit([a, b], "bulk", publish=broker_down)
+    assert store.row_counts()["jobs"] == 0  # rolled back with the publish: no orphan rows
+    published: list[tuple[object, object]] = []
+    subs = store.submit([a, b], "bulk", publish=published.extend)
+    assert [s.send for s in subs] == [True, True] and [p[1] for p in published] == subs
+    job = store.job(subs[0].job_id)
+    assert job is not None and job.sent_at is not None
 
 
 def test_different_options_are_different_jobs(store: Store) -> None:
@@ -114,7 +127,9 @@ def test_a_second_message_for_a_queued_job_is_a_duplicate(store: Store) -> None:
 
 def test_a_job_whose_message_never_went_out_is_claimed_by_any_message(store: Store) -> None:
     a = article(1)
-    (sub,) = store.submit([a], "bulk")  # no mark_sent: the enqueuer died before publishing
+    (sub,) = store.submit([a], "bulk")
+    with store.engine.begin() as conn:  # a row of an older version, written before its message went out
+        conn.execute(text("UPDATE jobs SET sent_at = NULL"))
     claim = store.start_job(a, "news-site-message", "live", max_attempts=5)
     assert claim.proceed and claim.job_id == sub.job_id
 
@@ -129,11 +144,18 @@ def test_a_message_from_outside_creates_its_job(store: Store) -> None:
     assert store.submit([a], "bulk")[0].job_id == "task-id-from-news-site"
 
 
+def _lease_runs_out(store: Store) -> None:
+    """The worker that ran the job died: its lease (the hard time limit) has run out."""
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE jobs SET updated_at = :t"), {"t": datetime.now(timezone.utc) - timedelta(hours=1)})
+
+
 def test_a_job_that_keeps_killing_workers_fails_for_good(store: Store) -> None:
     a = article(1)
     for attempt in range(1, 4):
         claim = store.start_job(a, "m1", "bulk", max_attempts=3)
         assert claim.proceed and claim.attempts == attempt
+        _lease_runs_out(store)
     last = store.start_job(a, "m1", "bulk", max_attempts=3)
     assert not last.proceed and last.status == "failed"
     res = store.result("m1")

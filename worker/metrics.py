@@ -9,8 +9,9 @@ Two exporters:
   one folder per worker) and the main process adds them up at scrape time. Queue depth is
   exported there too, so a fleet without the API can still be autoscaled on it.
 
-Worker figures are taken in Celery signals (this module is imported by `worker.celery_app`
-for that): `task_postrun` counts the article by status, observes its stage timings (read back
+Worker figures are taken in Celery signals, connected by `install()` (called by
+`babelwire worker` before the pool starts; importing this module connects nothing):
+`task_postrun` counts the article by status, observes its stage timings (read back
 from the job row, the one place they are written) and brings the model counters up to date
 from the engines' cache statistics (`models.loader.ModelStats`: loads, load time, tokens in
 and out); the same signals bind the job and article to every log line of the task
@@ -29,13 +30,14 @@ Metrics (for Grafana; `_total`, `_bucket/_sum/_count` suffixes as Prometheus add
 | babelwire_model_load_seconds | histogram | model | worker | time to load a model |
 | babelwire_model_loaded_bytes | gauge | model | worker | loaded model size, summed over live pool processes |
 | babelwire_task_retries_total | counter | queue | worker | retries after a transient broker/database fault |
+| babelwire_check_failures_total | counter | check, pair | worker | failed fidelity checks of finished articles (pipeline/checks.py: number, term, keep, untranslated, duplicated, missing) by source-target pair, e.g. `en-de` |
 | babelwire_queue_depth | gauge | queue | API, worker | messages waiting in `live` / `bulk` (Redis LLEN at scrape) |
 | babelwire_broker_up | gauge | — | API, worker | 1 if Redis answered the scrape |
 | babelwire_jobs | gauge | status | API | jobs in the store by status (queued, running, done, partial, failed) |
 | babelwire_database_up | gauge | — | API | 1 if the store answered the scrape |
-| babelwire_http_requests_total | counter | method, route, code | API | requests by route template and status code |
+| babelwire_http_requests_total | counter | method, route, code | API | requests by route template and status code (an unknown method or path: `other`) |
 | babelwire_http_request_seconds | histogram | method, route | API | request latency |
-| babelwire_api_articles_total | counter | outcome | API | submitted articles: accepted, duplicate, rejected (requests) |
+| babelwire_api_articles_total | counter | outcome | API | submitted articles: accepted, duplicate, rejected (invalid items) |
 
 Queue depth is exported by every worker and the API: aggregate it with max(), not sum().
 """
@@ -84,6 +86,7 @@ class WorkerMetrics:
     retries: Any
     batches: Any
     batched_articles: Any
+    check_failures: Any
 
     @classmethod
     def create(cls, registry: Any) -> "WorkerMetrics":
@@ -133,6 +136,10 @@ class WorkerMetrics:
             batched_articles=Counter(
                 "babelwire_batched_articles", "Articles processed in those batches (÷ batches = mean batch size)",
                 registry=registry,
+            ),
+            check_failures=Counter(
+                "babelwire_check_failures", "Failed fidelity checks of finished articles, by check and language pair",
+                ["check", "pair"], registry=registry,
             ),
         )
 
@@ -350,7 +357,6 @@ def start_worker_exporter(settings: Any, telemetry: WorkerTelemetry) -> None:
     log.info("worker metrics on port %d", settings.metrics_port, extra={"port": settings.metrics_port})
 
 
-@signals.worker_init.connect(weak=False)
 def _on_worker_init(sender: Any = None, **_: Any) -> None:
     settings = _app_settings(getattr(sender, "app", None))
     if settings is None or not settings.metrics_port:
@@ -361,7 +367,6 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
         log.error("worker metrics: cannot serve on port %d: %s", settings.metrics_port, exc)
 
 
-@signals.worker_shutdown.connect(weak=False)
 def _on_worker_shutdown(**_: Any) -> None:
     if _telemetry.server is not None:
         _telemetry.server.shutdown()
@@ -370,7 +375,6 @@ def _on_worker_shutdown(**_: Any) -> None:
         shutil.rmtree(_telemetry.multiproc_dir, ignore_errors=True)
 
 
-@signals.worker_process_shutdown.connect(weak=False)
 def _on_process_shutdown(pid: int | None = None, **_: Any) -> None:
     if _telemetry.multiproc_dir is not None:
         from prometheus_client import multiprocess
@@ -379,8 +383,6 @@ def _on_process_shutdown(pid: int | None = None, **_: Any) -> None:
         multiprocess.mark_process_dead(pid or os.getpid(), path=str(_telemetry.multiproc_dir))
 
 
-@signals.after_setup_logger.connect(weak=False)
-@signals.after_setup_task_logger.connect(weak=False)
 def _json_logs(logger: logging.Logger | None = None, **_: Any) -> None:
     from celery import current_app
 
@@ -407,7 +409,6 @@ def _article_key(task: Any, kwargs: Mapping[str, Any] | None) -> str | None:
         return None
 
 
-@signals.task_prerun.connect(weak=False)
 def _on_task_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, **_: Any) -> None:
     if task_id is None:
         return
@@ -416,7 +417,6 @@ def _on_task_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = 
     _telemetry.running[task_id] = (time.perf_counter(), token)
 
 
-@signals.task_postrun.connect(weak=False)
 def _on_task_postrun(
     task_id: str | None = None, task: Any = None, retval: Any = None, state: str | None = None, **_: Any
 ) -> None:
@@ -453,6 +453,7 @@ def _record_task(task: Any, retval: Any, state: str | None, started: float | Non
     if metrics is None:
         return
     metrics.articles.labels(status, queue).inc()
+    count_check_failures(metrics, retval.get("check_failures"))
     if seconds is not None and status != "duplicate":
         metrics.article_seconds.labels(queue).observe(seconds)
     if job is not None:
@@ -463,8 +464,42 @@ def _record_task(task: Any, retval: Any, state: str | None, started: float | Non
         _telemetry.tracker.sync(context.engines, context.batcher.stats)
 
 
-@signals.task_retry.connect(weak=False)
+def count_check_failures(metrics: WorkerMetrics, failures: Any) -> None:
+    """`{"en-de": {"number": 2}}` (the task's return value) into the failures counter."""
+    if not isinstance(failures, dict):
+        return
+    for pair, by_check in failures.items():
+        for check, count in (by_check or {}).items():
+            metrics.check_failures.labels(str(check), str(pair)).inc(int(count))
+
+
 def _on_task_retry(request: Any = None, **_: Any) -> None:
     if _telemetry.metrics is not None:
         queue = ((getattr(request, "delivery_info", None) or {}).get("routing_key")) or "live"
         _telemetry.metrics.retries.labels(queue).inc()
+
+
+# (signal, handler): what `install()` connects
+_HANDLERS = (
+    (signals.worker_init, _on_worker_init),
+    (signals.worker_shutdown, _on_worker_shutdown),
+    (signals.worker_process_shutdown, _on_process_shutdown),
+    (signals.after_setup_logger, _json_logs),
+    (signals.after_setup_task_logger, _json_logs),
+    (signals.task_prerun, _on_task_prerun),
+    (signals.task_postrun, _on_task_postrun),
+    (signals.task_retry, _on_task_retry),
+)
+
+
+def install() -> None:
+    """Connect the worker's telemetry (metrics exporter, per-task metrics, JSON logs) to
+    Celery's signals. Called once by whoever starts a worker (`babelwire worker`), before
+    the pool forks; importing this module connects nothing. Idempotent."""
+    for signal, handler in _HANDLERS:
+        signal.connect(handler, weak=False, dispatch_uid=f"babelwire.telemetry.{handler.__name__}.{id(signal)}")
+
+
+def uninstall() -> None:
+    for signal, handler in _HANDLERS:
+        signal.disconnect(handler, dispatch_uid=f"babelwire.telemetry.{handler.__name__}.{id(signal)}")

@@ -1,9 +1,8 @@
 """`babelwire enqueue / status / export / worker`: the service side of the CLI (SPEC §3.4).
 
-`enqueue` streams its input (a 1 GB JSONL is never in memory: records are validated and
-submitted in batches of `SUBMIT_BATCH`), writes the job rows first (so a resubmitted article
-is reported as a duplicate and not sent), then publishes the batch's messages through one
-producer in one Redis pipeline.
+`enqueue` streams its input (a 1 GB JSONL is never in memory) through the submission service
+(`worker.submission`, shared with the API): records are validated and submitted in batches,
+each batch's job rows and messages in one step, a resubmitted article reported as a duplicate.
 """
 
 from __future__ import annotations
@@ -13,29 +12,24 @@ import re
 import sys
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import typer
 
-from pipeline.article import Article, ArticleError, validate_article
 from pipeline.result import DONE, FAILED, PARTIAL
-from worker.cli.app import EXIT_FAILED, EXIT_OK, app, fail, print_json
+from worker.cli.app import EXIT_FAILED, EXIT_OK, app, fail, load_settings, print_json
 from worker.cli.pipeline_cmds import parse_targets
-from worker.config import Settings, get_settings
+from worker.config import Settings
+from worker.errors import SERVICE_FAULTS, as_unavailable
 from worker.inputs import read_inputs
-
-SUBMIT_BATCH = 500  # rows per INSERT and messages per Redis pipeline
+from worker.submission import Item, Rejection, SubmissionReport, Submitter, submit_items
 WAIT_POLL_S = (0.2, 2.0)  # --wait polls the store, backing off from the first to the second
 
 
 def _settings() -> Settings:
-    try:
-        return get_settings()
-    except Exception as exc:  # pydantic ValidationError: a bad BABELWIRE_* variable
-        raise fail(f"configuration: {exc}") from None
+    return load_settings()
 
 
 def open_store(settings: Settings) -> Any:
@@ -70,71 +64,13 @@ def _show_progress(json_out: bool) -> bool:
 # --- enqueue ---------------------------------------------------------------------------------
 
 
-@dataclass
-class EnqueueReport:
-    accepted: int = 0
-    duplicates: int = 0
-    resent: int = 0
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    job_ids: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected,
-                "job_ids": self.job_ids}
-
-
-class Submitter:
-    """Writes job rows, then publishes their messages, one batch at a time."""
-
-    def __init__(self, store: Any, celery_app: Any, queue: str):
-        self.store = store
-        self.queue = queue
-        self.celery_app = celery_app
-        self._connection = celery_app.connection_for_write()
-        # The queue is declared once, before the first message, not once per message
-        # (kombu's auto_declare and Celery's per-message `declare` cost more than publishing).
-        self.producer = celery_app.amqp.Producer(self._connection, auto_declare=False)
-        self._declared = False
-
-    def close(self) -> None:
-        self._connection.release()
-
-    def submit(self, articles: list[Article], report: EnqueueReport) -> list[Any]:
-        from tasks.process import TASK_NAME
-
-        if not self._declared:
-            # Before any job row: the broker connection is up (or this fails) when a job is
-            # created, so its created_at → publish is the publish alone, not a connect.
-            self.producer.maybe_declare(self.celery_app.amqp.queues[self.queue], retry=True,
-                                        **self.celery_app.conf.task_publish_retry_policy)
-            self._declared = True
-        submissions = self.store.submit(articles, self.queue)
-        to_send = [(a, s) for a, s in zip(articles, submissions) if s.send]
-        if to_send:
-            # One Redis pipeline for the whole batch (kombu's Producer.batch), one connection.
-            with self.producer.batch(max_size=SUBMIT_BATCH):
-                for article, sub in to_send:
-                    self.celery_app.send_task(
-                        TASK_NAME,
-                        kwargs={"article": article.model_dump(mode="json", exclude_none=True)},
-                        queue=self.queue,
-                        task_id=sub.job_id,
-                        producer=self.producer,
-                        declare=[],
-                        # Celery would otherwise repr() the whole article for events and logs:
-                        # a third of the publishing time, and article text where none belongs.
-                        argsrepr="()",
-                        kwargsrepr="{'article': {...}}",
-                    )
-            self.store.mark_sent([s.job_id for _, s in to_send])
-        for sub in submissions:
-            report.job_ids.append(sub.job_id)
-            if sub.duplicate:
-                report.duplicates += 1
-                report.resent += sub.send
-            else:
-                report.accepted += 1
-        return submissions  # one worker.store.Submission per article, in order
+def enqueue_report(report: SubmissionReport) -> dict[str, Any]:
+    return {
+        "accepted": report.accepted, "duplicates": report.duplicates,
+        "rejected": [{"line": r.position, "source": r.source, "field": r.field, "error": r.error}
+                     for r in report.rejected],
+        "job_ids": report.job_ids,
+    }
 
 
 @app.command()
@@ -144,9 +80,12 @@ def enqueue(
     queue: str = typer.Option("bulk", "--queue", help="live (news-site latency) or bulk (batches)"),
     wait: bool = typer.Option(False, "--wait", help="Follow the jobs to the end; exit 1 if any failed"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="With --wait: give up after S seconds (exit 1)"),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON report (SPEC §3.4)"),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON report (docs/cli.md)"),
 ) -> None:
-    """Validate articles and put them on the queue; report accepted / duplicate / rejected."""
+    """Validate articles and put them on the queue; report accepted / duplicate / rejected.
+
+    An invalid line (bad JSON, a field over a limit) is reported with its line number and field;
+    the lines before and after it are enqueued."""
     from worker.celery_app import QUEUES, create_app
 
     if queue not in QUEUES:
@@ -162,59 +101,36 @@ def enqueue(
         celery_app = create_app(settings)
     except ValueError as exc:
         raise fail(f"configuration: {exc}") from None
-    report = EnqueueReport()
+    report = SubmissionReport()
     show = _show_progress(json_out)
     try:
         submitter = Submitter(store, celery_app, queue)
     except Exception as exc:
         raise fail(f"broker {settings.broker_url!r}: {exc}") from None
     try:
-        with _progress(show) as progress:
+        with submitter, _progress(show) as progress:
             task = progress.add_task(f"enqueue → {queue}", total=None) if progress else None
-            batch: list[Article] = []
-            for line, source, data_or_error in _records(input):
-                if isinstance(data_or_error, str):
-                    _reject(report, line, source, data_or_error, json_out)
-                    continue
-                if targets is not None:
-                    data_or_error["targets"] = targets
-                try:
-                    batch.append(validate_article(data_or_error, settings.limits))
-                except ArticleError as exc:
-                    _reject(report, line, source, str(exc), json_out)
-                    continue
-                if len(batch) >= SUBMIT_BATCH:
-                    submitter.submit(batch, report)
-                    if progress:
-                        progress.update(task, advance=len(batch))
-                    batch = []
-            if batch:
-                submitter.submit(batch, report)
-                if progress:
-                    progress.update(task, advance=len(batch))
+            submit_items(submitter, _records(input, targets), settings.limits, report,
+                         on_batch=(lambda n: progress.update(task, advance=n)) if progress else None)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:
-        from worker.celery_app import BROKER_TRANSIENT_ERRORS
-        from worker.store import TRANSIENT_DB_ERRORS
+    except SERVICE_FAULTS as exc:
+        # Rows whose messages did not go out were rolled back with their batch: enqueuing
+        # the same input again finishes the job (earlier batches are duplicates).
+        typer.echo(
+            f"error: {as_unavailable(exc)}\n"
+            f"{report.accepted} accepted before the failure; enqueue the same input again to finish",
+            err=True,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+    if not json_out:
+        for r in report.rejected:
+            typer.echo(f"rejected {r.source}:{r.position}: {r.error}", err=True)
 
-        if isinstance(exc, BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS):
-            # Rows already written whose messages did not go out are re-sent by the next
-            # enqueue of the same input (their jobs have no sent_at).
-            typer.echo(
-                f"error: {type(exc).__name__}: {exc}\n"
-                f"{report.accepted} accepted before the failure; enqueue the same input again to finish",
-                err=True,
-            )
-            raise typer.Exit(EXIT_FAILED) from None
-        raise
-    finally:
-        submitter.close()
-
-    out = report.to_dict()
+    out = enqueue_report(report)
     finished: dict[str, int] | None = None
     unfinished = 0
-    if wait and report.job_ids:
+    if wait and report.items:
         finished, unfinished, failures = _wait(store, report.job_ids, timeout, show)
         out.update(finished)
         if unfinished:
@@ -236,15 +152,16 @@ def enqueue(
     raise typer.Exit(EXIT_FAILED if bad else EXIT_OK)
 
 
-def _records(path: str) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
+def _records(path: str, targets: list[str] | None) -> Iterator[Item | Rejection]:
+    """The input's records as items; one that is no article at all comes as a Rejection."""
     for record in read_inputs(path):
-        yield record.line, record.source, (record.error if record.error is not None else dict(record.data or {}))
-
-
-def _reject(report: EnqueueReport, line: int, source: str, error: str, json_out: bool) -> None:
-    report.rejected.append({"line": line, "source": source, "error": error})
-    if not json_out:
-        typer.echo(f"rejected {source}:{line}: {error}", err=True)
+        if record.error is not None:
+            yield Rejection(record.line, "article", record.error, record.source)
+            continue
+        data = dict(record.data or {})
+        if targets is not None:
+            data["targets"] = targets
+        yield Item(record.line, data, record.source)
 
 
 def _wait(store: Any, job_ids: list[str], timeout: float | None, show: bool) -> tuple[dict[str, int], int, list[tuple[str, str]]]:
@@ -447,4 +364,7 @@ def worker(ctx: typer.Context) -> None:
         if problem:
             raise fail(problem)
         open_store(settings).close()  # migrate before the first task needs the tables
+    from worker import metrics as telemetry
+
+    telemetry.install()  # metrics and JSON logs, connected to Celery's signals before the pool starts
     celery_app.worker_main(worker_argv(settings, ctx.args))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from worker.store import Base
+from worker.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

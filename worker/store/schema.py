@@ -1,0 +1,98 @@
+"""The store's tables (SQLAlchemy 2 declarative): articles, jobs and texts.
+
+Alembic's migrations (worker/migrations) are written against these; `env.py` imports this
+module only, so the migrations never import the rest of the store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pipeline.result import DONE, FAILED, PARTIAL
+
+QUEUED, RUNNING = "queued", "running"
+STATUSES = (QUEUED, RUNNING, DONE, PARTIAL, FAILED)
+FINISHED = frozenset({DONE, PARTIAL, FAILED})
+TITLE, SUMMARY = "title", "summary"
+MAX_ID_CHARS = 200  # articles.external_id; a longer id names nothing
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: store UTC-aware datetimes only")
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ArticleRow(Base):
+    __tablename__ = "articles"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(MAX_ID_CHARS), index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    source_lang: Mapped[str | None] = mapped_column(String(16))
+    source_lang_confidence: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cleaned_text: Mapped[str | None] = mapped_column(Text)  # what the pipeline read (review page)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("article_key", name="uq_jobs_article_key"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    article_key: Mapped[str] = mapped_column(ForeignKey("articles.key"))
+    queue: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    errors: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    timings: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    models: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class TextRow(Base):
+    __tablename__ = "texts"
+    __table_args__ = (UniqueConstraint("article_key", "kind", "lang", name="uq_texts_article_kind_lang"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_key: Mapped[str] = mapped_column(ForeignKey("articles.key"))
+    kind: Mapped[str] = mapped_column(String(16))
+    lang: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200))
