@@ -206,7 +206,10 @@ _KIND_OF = {
     ),
 }
 _BREAKS = frozenset(("br", "lb", "hr"))
-_SKIP = frozenset(_INVISIBLE_ELEMENTS) | {"graphic", "img", "button", "select", "input", "textarea"}
+_SPACED = frozenset(("cell", "td", "th"))  # inline, but never run into the next one
+# What a reader never sees. ("head" is not among them: in trafilatura's trees it is a heading,
+# and a page's own <head> never reaches the walker: pages go through the extractor.)
+_SKIP = frozenset(_INVISIBLE_ELEMENTS) - {"head"} | {"graphic", "img", "button", "select", "input", "textarea"}
 
 
 def blocks_from_tree(root: Any) -> tuple[Block, ...]:
@@ -247,6 +250,8 @@ def blocks_from_tree(root: Any) -> tuple[Block, ...]:
             if kind or tag in _BREAKS:
                 flush()
             kinds.append(kind)
+            if tag in _SPACED:
+                buffer.append(" ")
             if el.text:
                 buffer.append(el.text)
         else:
@@ -258,6 +263,8 @@ def blocks_from_tree(root: Any) -> tuple[Block, ...]:
                     flush()
                 if kinds:
                     kinds.pop()
+                if tag in _SPACED:
+                    buffer.append(" ")
             if el.tail and not skipping:
                 buffer.append(el.tail)
     flush()
