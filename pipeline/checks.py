@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from pipeline.protect import KEEP, TERM, ProtectedSentence, number_strings, number_values
 
@@ -101,6 +101,17 @@ def check_translation(
                 if span.text not in target and span.text not in whole:
                     failures.append(CheckFailure(KEEP, part, i, span.text))
     return Checks(tuple((k, v) for k, v in counts.items()), tuple(failures))
+
+
+def failure_counts(checks: Mapping[str, Mapping[str, Any]], source_lang: str | None) -> dict[str, dict[str, int]]:
+    """A result's failed checks counted by language pair and check: {"en-de": {"number": 2}}
+    (what the worker's metrics count)."""
+    counts: dict[str, dict[str, int]] = {}
+    for lang, found in checks.items():
+        for failure in found.get("failed", ()):
+            by_check = counts.setdefault(f"{source_lang or 'und'}-{lang}", {})
+            by_check[failure["check"]] = by_check.get(failure["check"], 0) + 1
+    return counts
 
 
 def _words_to_translate(sentence: ProtectedSentence) -> int:

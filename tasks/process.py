@@ -44,6 +44,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from pipeline.article import Article, ArticleError, Limits, validate_article
 from pipeline.batching import ArticleBatcher, BatchOptions
 from pipeline.engines import Engines
+from pipeline.checks import failure_counts
 from pipeline.process import ProcessOptions
 from pipeline.result import Result
 
@@ -262,7 +263,11 @@ def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **une
             return {"job_id": claim.job_id, "status": "failed", "error": error}
         result.job_id = claim.job_id
         _with_store(context, message_id, lambda: context.store.finish_job(claim.job_id, result))
-        return {"job_id": claim.job_id, "status": result.status}
+        done = {"job_id": claim.job_id, "status": result.status}
+        failures = failure_counts(result.checks, result.source_lang)
+        if failures:  # for the worker's metrics (babelwire_check_failures_total)
+            done["check_failures"] = failures
+        return done
     except context.transient_errors as exc:
         if self.request.retries >= MAX_RETRIES:
             log.error("message %s: giving up after %d retries: %s", message_id, self.request.retries, exc)

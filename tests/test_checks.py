@@ -109,3 +109,26 @@ def test_checks_run_with_the_newsrooms_glossary():
     assert result.checks["de"]["failed"] == [
         {"check": "term", "part": "summary", "sentence": 0, "expected": "Ministerium"},
     ]
+
+
+def test_failed_checks_are_counted_by_check_and_language_pair_in_the_worker_metrics():
+    from prometheus_client import CollectorRegistry
+
+    from pipeline.checks import failure_counts
+    from worker.metrics import WorkerMetrics, count_check_failures
+
+    article = validate_article({"title": "Exports rose 6.5%", "text": "They reached €1,250 million.",
+                                "lang": "en", "targets": ["de", "fr"]})
+    result = process(article, DigitDroppingEngines(), ProcessOptions(protect=False))
+    counts = failure_counts(result.checks, result.source_lang)
+    assert counts == {"en-de": {"number": 2}, "en-fr": {"number": 2}}
+
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics.create(registry)
+    count_check_failures(metrics, counts)
+    count_check_failures(metrics, {"en-de": {"term": 1}})
+    count_check_failures(metrics, None)  # a task that returned no findings
+    sample = registry.get_sample_value
+    assert sample("babelwire_check_failures_total", {"check": "number", "pair": "en-de"}) == 2
+    assert sample("babelwire_check_failures_total", {"check": "number", "pair": "en-fr"}) == 2
+    assert sample("babelwire_check_failures_total", {"check": "term", "pair": "en-de"}) == 1
