@@ -31,7 +31,6 @@ Metrics (for Grafana; `_total`, `_bucket/_sum/_count` suffixes as Prometheus add
 | babelwire_model_loaded_bytes | gauge | model | worker | loaded model size, summed over live pool processes |
 | babelwire_task_retries_total | counter | queue | worker | retries after a transient broker/database fault |
 | babelwire_check_failures_total | counter | check, pair | worker | failed fidelity checks of finished articles (pipeline/checks.py: number, term, keep, untranslated, duplicated, missing) by source-target pair, e.g. `en-de` |
-| babelwire_check_failures_total | counter | check, pair | worker | failed fidelity checks of finished articles (pipeline/checks.py: number, term, keep, untranslated, duplicated, missing) by source-target pair, e.g. `en-de` |
 | babelwire_queue_depth | gauge | queue | API, worker | messages waiting in `live` / `bulk` (Redis LLEN at scrape) |
 | babelwire_broker_up | gauge | — | API, worker | 1 if Redis answered the scrape |
 | babelwire_jobs | gauge | status | API | jobs in the store by status (queued, running, done, partial, failed) |
@@ -88,7 +87,6 @@ class WorkerMetrics:
     batches: Any
     batched_articles: Any
     check_failures: Any
-    check_failures: Any
 
     @classmethod
     def create(cls, registry: Any) -> "WorkerMetrics":
@@ -138,10 +136,6 @@ class WorkerMetrics:
             batched_articles=Counter(
                 "babelwire_batched_articles", "Articles processed in those batches (÷ batches = mean batch size)",
                 registry=registry,
-            ),
-            check_failures=Counter(
-                "babelwire_check_failures", "Failed fidelity checks of finished articles, by check and language pair",
-                ["check", "pair"], registry=registry,
             ),
             check_failures=Counter(
                 "babelwire_check_failures", "Failed fidelity checks of finished articles, by check and language pair",
@@ -460,7 +454,6 @@ def _record_task(task: Any, retval: Any, state: str | None, started: float | Non
         return
     metrics.articles.labels(status, queue).inc()
     count_check_failures(metrics, retval.get("check_failures"))
-    count_check_failures(metrics, retval.get("check_failures"))
     if seconds is not None and status != "duplicate":
         metrics.article_seconds.labels(queue).observe(seconds)
     if job is not None:
@@ -469,15 +462,6 @@ def _record_task(task: Any, retval: Any, state: str | None, started: float | Non
                 metrics.stage_seconds.labels(stage).observe(ms / 1000)
     if _telemetry.tracker is not None and context is not None:
         _telemetry.tracker.sync(context.engines, context.batcher.stats)
-
-
-def count_check_failures(metrics: WorkerMetrics, failures: Any) -> None:
-    """`{"en-de": {"number": 2}}` (the task's return value) into the failures counter."""
-    if not isinstance(failures, dict):
-        return
-    for pair, by_check in failures.items():
-        for check, count in (by_check or {}).items():
-            metrics.check_failures.labels(str(check), str(pair)).inc(int(count))
 
 
 def count_check_failures(metrics: WorkerMetrics, failures: Any) -> None:
