@@ -176,3 +176,70 @@ def test_hostile_messages_never_kill_the_worker_nor_run_code(tmp_path: Path, red
         store.close()
         workers.stop_all()
         drop_pg_database(url)
+
+
+def builtin_task_messages() -> dict[str, bytes]:
+    """Celery's own tasks, registered in every worker: whatever a message names, a babelwire
+    worker runs `babelwire.process_article` and nothing else."""
+    article = toy_articles(1, seed=63)[0]
+    callback = {"task": TASK, "args": [], "kwargs": {"article": article}, "subtask_type": None,
+                "immutable": True, "options": {"task_id": "h-chord-callback-target", "queue": "live"}}
+    return {
+        # with an empty result set the chord is "ready" and the callback is published at once
+        "h-chord-unlock": envelope(task_body(args=["some-group", callback], kwargs={"result": []}),
+                                   task_id="h-chord-unlock", task="celery.chord_unlock"),
+        "h-backend-cleanup": envelope(task_body(), task_id="h-backend-cleanup", task="celery.backend_cleanup"),
+        # shown under our name, run as another: the shadow header changes nothing
+        "h-shadowed-builtin": envelope(task_body(args=["g", callback], kwargs={"result": []}),
+                                       task_id="h-shadowed-builtin", task="celery.chord_unlock",
+                                       headers={"shadow": TASK}),
+    }
+
+
+def test_only_process_article_runs_and_far_future_etas_are_refused(tmp_path: Path, redis_url: str,
+                                                                    workers: WorkerFactory) -> None:
+    """Issue 10 items 4 and 5. Refused messages are logged by id and kept in the dead-letter
+    list; a far-future ETA is not held (it used to be kept, and handed out again at every
+    visibility timeout, until its time came). A short countdown, as our own retries use,
+    still runs (BABELWIRE_BROKER_MAX_ETA_S=0: nothing beyond our own retries' countdowns)."""
+    from datetime import datetime, timedelta, timezone
+
+    from celery import Celery
+
+    from worker.broker.dead_letter import DEAD_LETTER_KEY, parse_entry
+
+    url = f"sqlite:///{tmp_path / 'babelwire.db'}"
+    store = Store(url)
+    store.migrate()
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        worker = workers.start(make_service_env(tmp_path, url, redis_url), "--pool", "prefork", "--concurrency", "1")
+        builtins = builtin_task_messages()
+        for message in builtins.values():
+            raw.lpush("live", message)
+        site = Celery(broker=redis_url)
+        far, soon = toy_articles(2, seed=64)
+        site.send_task(TASK, kwargs={"article": far}, queue="live", task_id="h-eta-tomorrow",
+                       eta=datetime.now(timezone.utc) + timedelta(days=1))
+        site.send_task(TASK, kwargs={"article": soon}, queue="live", task_id="h-countdown-short", countdown=3)
+        site.close()
+        wait_for(lambda: (j := store.job("h-countdown-short")) is not None and j.status in ("partial", "failed"),
+                 60, "the short countdown to run", context=lambda: worker.log[-6000:])
+        assert worker.alive()
+
+        refused = {"h-eta-tomorrow", *builtins}
+        jobs = {j.id for j in all_jobs(store)}
+        assert not refused & jobs and "h-chord-callback-target" not in jobs, jobs
+        letters = [parse_entry(item) for item in raw.lrange(DEAD_LETTER_KEY, 0, -1)]
+        reasons = {json.loads(item)["headers"]["id"]: letter.reason for letter, item in letters}
+        assert set(reasons) == refused, reasons
+        assert "celery.chord_unlock" in reasons["h-chord-unlock"] and "not run" in reasons["h-chord-unlock"]
+        assert "celery.backend_cleanup" in reasons["h-backend-cleanup"]
+        assert "eta" in reasons["h-eta-tomorrow"]
+        errors = [line for line in worker.log.splitlines() if '"level": "ERROR"' in line]
+        assert all(any(task_id in line for line in errors) for task_id in refused)
+        assert raw.llen("live") == 0 and raw.hlen("unacked") == 0  # nothing held for tomorrow
+    finally:
+        raw.close()
+        store.close()
+        workers.stop_all()

@@ -54,6 +54,21 @@ def retry_max_delay(settings: Settings) -> int:
     return max(1, min(60, visibility_timeout(settings) // 4))
 
 
+ETA_CLOCK_SLACK_S = 5  # a retry's ETA is set by one worker's clock and read by another's
+
+
+def max_eta(settings: Settings) -> float:
+    """How far ahead a message's ETA may lie (further: refused, dead-lettered).
+
+    Our own retries publish ETAs (a countdown of at most `retry_max_delay`), and a message
+    cannot prove it is one of them (every header can be forged by whoever can write to
+    Redis), so the bound is what our retries produce, plus clock slack, unless
+    BABELWIRE_BROKER_MAX_ETA_S allows more. An outside ETA within that bound costs a worker
+    slot for at most about a minute; a far-future one used to be held, and handed out again
+    at every visibility timeout, until its time came."""
+    return max(settings.broker_max_eta_s, retry_max_delay(settings) + ETA_CLOCK_SLACK_S)
+
+
 def check_settings(settings: Settings) -> None:
     """Refuse settings that would break the delivery guarantees (a configuration error)."""
     if settings.task_soft_time_limit >= settings.task_time_limit:
@@ -102,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Celery:
             "unacked_restore_interval": max(1, min(10, vt // 4)),
             "unacked_restore_throttle": 1,
             "dead_letter_max": settings.broker_dead_letter_max,
+            "max_eta_s": max_eta(settings),
         },
         # queues: live (default: news site, API) and bulk (CLI batches)
         # each queue its own direct exchange, as a bare `Celery().send_task(queue=...)` declares it

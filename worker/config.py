@@ -33,14 +33,6 @@ class Settings(BaseSettings):
     api_tokens: Annotated[tuple[str, ...], NoDecode] = ()
     api_max_body_bytes: int = Field(5_000_000, ge=1_000)
     api_max_articles: int = Field(100, ge=1)
-    # Slow clients (`babelwire api`): request line + headers, and the whole body, must arrive
-    # within these; idle keep-alive connections close; connections past the limit get a 503.
-    api_header_timeout_s: float = Field(10.0, gt=0)
-    api_body_timeout_s: float = Field(30.0, gt=0)
-    api_keep_alive_s: float = Field(5.0, gt=0)
-    api_max_connections: int = Field(200, ge=1)
-    # Proxies whose X-Forwarded-For/-Proto are believed (addresses or networks, comma-separated)
-    api_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.1",)
     task_soft_time_limit: int = Field(300, ge=1)
     task_time_limit: int = Field(360, ge=1)
     # Redis redelivers an unacked message after this many seconds; must exceed task_time_limit.
@@ -48,6 +40,9 @@ class Settings(BaseSettings):
     # Refused queue items (not a babelwire task message) are kept in the Redis list
     # `babelwire.dead`, newest first, up to this many.
     broker_dead_letter_max: int = Field(10_000, ge=1)
+    # How far ahead (s) an ETA or countdown from outside may lie. 0: none beyond what our own
+    # retries use (their countdown cap + 5 s clock slack, about a minute): see celery_app.max_eta.
+    broker_max_eta_s: int = Field(0, ge=0)
     worker_pool: str = Field("prefork", pattern="^(prefork|threads|solo)$")  # `babelwire worker` default
     worker_concurrency: int = Field(0, ge=0)  # 0: one per CPU core (prefork/threads)
     # Translation memory (Redis): recurring sentences are not translated twice. Keys carry
