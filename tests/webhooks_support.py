@@ -37,6 +37,8 @@ class LoopbackReceiver:
     def __init__(self, respond: Callable[[int, Received], Reply] | None = None, port: int = 0):
         self.respond = respond or (lambda n, r: Reply())
         self.requests: list[Received] = []
+        self.answered: list[tuple[Received, int]] = []  # requests whose answer was sent, with its status
+        self.active = 0  # requests being answered now
         self.lock = threading.Lock()
         self.port = port
         self._server: ThreadingHTTPServer | None = None
@@ -57,18 +59,25 @@ class LoopbackReceiver:
                 got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
                 with receiver.lock:
                     receiver.requests.append(got)
+                    receiver.active += 1
                     n = len(receiver.requests)
-                reply = receiver.respond(n, got)
-                self.send_response(reply.status)
-                for k, v in reply.headers:
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
                 try:
+                    reply = receiver.respond(n, got)
+                    self.send_response(reply.status)
+                    for k, v in reply.headers:
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
                     self.wfile.write(reply.body)
+                    self.wfile.flush()
+                    with receiver.lock:
+                        receiver.answered.append((got, reply.status))
                 except OSError:
-                    pass  # the client stopped reading (a capped answer)
+                    pass  # the client went away (killed) or stopped reading (a capped answer)
+                finally:
+                    with receiver.lock:
+                        receiver.active -= 1
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -128,3 +137,41 @@ class StubResolver:
 
             raise ResolveError(f"{host}: not in the stub resolver") from None
         return [host]
+
+
+class DispatcherProcess:
+    """`babelwire webhooks dispatch` in its own process group (SIGKILL takes all of it)."""
+
+    def __init__(self, env: dict[str, str], log_path: Any):
+        import subprocess
+
+        from tests.conftest import ROOT, babelwire_command
+
+        self.log_path = log_path
+        with open(log_path, "w") as log:
+            self.proc = subprocess.Popen([*babelwire_command(), "webhooks", "dispatch"], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+
+    @property
+    def log(self) -> str:
+        return open(self.log_path, errors="replace").read()
+
+    def kill(self) -> None:
+        import os
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()

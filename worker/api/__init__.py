@@ -9,6 +9,16 @@
     routers/review.py  /, /jobs, /articles/{id}, /login, /logout
 """
 
-from worker.api.app import create_app
+from typing import Any
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use, not on import: a worker that builds webhook bodies with
+    # `worker.api.schemas.job_document` does not load FastAPI and the routers.
+    if name == "create_app":
+        from worker.api.app import create_app
+
+        return create_app
+    raise AttributeError(f"module 'worker.api' has no attribute {name!r}")

@@ -91,6 +91,7 @@ def job_row(job_id: str, article_key: str, queue: str, now: datetime, **fields: 
         "id": job_id, "article_key": article_key, "queue": queue, "status": QUEUED, "attempts": 0,
         "error": None, "errors": {}, "timings": {}, "options": {}, "models": {},
         "created_at": now, "updated_at": now, "sent_at": None, "started_at": None, "finished_at": None,
+        "callback_url": None,
     }
     unknown = set(fields) - set(row)
     if unknown:
@@ -150,7 +151,8 @@ class JobWrites(Database):
             )
             session.execute(
                 self._insert(JobRow).on_conflict_do_nothing(index_elements=["article_key"]),
-                [job_row(new_ids[a.key], a.key, queue, stamps[a.key], options=job_options(a)) for a in unique],
+                [job_row(new_ids[a.key], a.key, queue, stamps[a.key], options=job_options(a), callback_url=a.callback_url)
+                 for a in unique],
             )
             # The decision to publish: only the submitter whose UPDATE changes the row sends.
             claimed: set[str] = set()
@@ -209,7 +211,8 @@ class JobWrites(Database):
                 )
                 session.execute(
                     self._insert(JobRow).on_conflict_do_nothing(),
-                    [job_row(message_id, article.key, queue, now, options=job_options(article), sent_at=now)],
+                    [job_row(message_id, article.key, queue, now, options=job_options(article), sent_at=now,
+                             callback_url=article.callback_url)],
                 )
                 job = session.execute(
                     select(JobRow).where(JobRow.article_key == article.key).with_for_update()
@@ -227,6 +230,7 @@ class JobWrites(Database):
             if job.attempts >= max_attempts:
                 job.status, job.finished_at, job.updated_at = FAILED, now, now
                 job.error = f"gave up after {job.attempts} attempts (the worker was lost or timed out each time)"
+                record_event(session, job, self._insert)
                 return JobStart(job.id, False, FAILED, job.attempts, job.error)
             job.status, job.attempts = RUNNING, job.attempts + 1
             job.started_at = job.updated_at = now
@@ -269,16 +273,21 @@ class JobWrites(Database):
             job.models = dict(result.models)
             job.error = "; ".join(f"{k}: {v}" for k, v in result.errors.items()) if result.status == FAILED else None
             job.finished_at = job.updated_at = now
+            record_event(session, job, self._insert)  # the webhook outbox: with the result, or not at all
 
     def fail_job(self, job_id: str, error: str) -> None:
         """Mark an unfinished job failed (a finished one keeps its result)."""
         now = utcnow()
         with self._write() as session:
-            session.execute(
+            failed = session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status.not_in(sorted(FINISHED)))
                 .values(status=FAILED, error=error, finished_at=now, updated_at=now)
-            )
+            ).rowcount
+            if failed:
+                job = session.get(JobRow, job_id)
+                if job is not None:
+                    record_event(session, job, self._insert)
 
     def record_malformed(self, message_id: str, raw: dict[str, Any], queue: str, error: str) -> str:
         """Store a failed job for a message whose article does not validate. Returns the job id."""
@@ -296,8 +305,18 @@ class JobWrites(Database):
                 [job_row(message_id, key, queue, now, status=FAILED, attempts=1, error=error,
                          errors={"article": error}, sent_at=now, started_at=now, finished_at=now)],
             )
-            stored = session.execute(select(JobRow.id).where(JobRow.article_key == key)).scalar_one_or_none()
-            return stored or message_id
+            stored = session.execute(select(JobRow).where(JobRow.article_key == key)).scalar_one_or_none()
+            if stored is not None and stored.id == message_id:
+                record_event(session, stored, self._insert)  # idempotent per job: a redelivery adds none
+            return stored.id if stored is not None else message_id
+
+
+def record_event(session: Any, job: JobRow, insert: Any) -> None:
+    """The webhook outbox's rows for a job that just finished, in the caller's transaction
+    (worker/delivery/outbox.py; imported here, late, because it imports this package)."""
+    from worker.delivery.outbox import record_event as write_event
+
+    write_event(session, job, insert)
 
 
 def _text_rows(article_key: str, result: Result) -> list[dict[str, Any]]:
