@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     api_tokens: Annotated[tuple[str, ...], NoDecode] = ()
     api_max_body_bytes: int = Field(5_000_000, ge=1_000)
     api_max_articles: int = Field(100, ge=1)
+    # Slow clients (`babelwire api`): request line + headers, and the whole body, must arrive
+    # within these; idle keep-alive connections close; connections past the limit get a 503.
+    api_header_timeout_s: float = Field(10.0, gt=0)
+    api_body_timeout_s: float = Field(30.0, gt=0)
+    api_keep_alive_s: float = Field(5.0, gt=0)
+    api_max_connections: int = Field(200, ge=1)
+    # Proxies whose X-Forwarded-For/-Proto are believed: addresses or networks, comma-separated
+    # (uvicorn's forwarded_allow_ips; "*" trusts every client — only behind a private network)
+    api_trusted_proxies: str = "127.0.0.1"
     task_soft_time_limit: int = Field(300, ge=1)
     task_time_limit: int = Field(360, ge=1)
     # Redis redelivers an unacked message after this many seconds; must exceed task_time_limit.

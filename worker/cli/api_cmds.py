@@ -44,5 +44,5 @@ def api(
         timeout_keep_alive=settings.api_keep_alive_s,
         h11_max_incomplete_event_size=H11_MAX_HEADER_BYTES,
         limit_concurrency=settings.api_max_connections,
-        proxy_headers=True, forwarded_allow_ips=list(settings.api_trusted_proxies),
+        proxy_headers=True, forwarded_allow_ips=settings.api_trusted_proxies,
     )
