@@ -76,7 +76,7 @@ class _Services:
     def _find_redis(self) -> str:
         import redis
 
-        from worker.celery_app import redis_version_problem, redis_server_version
+        from worker.broker.server import redis_version_problem, redis_server_version
         from worker.embedded import EmbeddedRedis
 
         configured = os.environ.get("BABELWIRE_TEST_REDIS_URL")

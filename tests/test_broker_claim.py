@@ -18,7 +18,8 @@ from typing import Any, Callable
 import pytest
 import redis
 
-from worker.celery_app import LIVE, create_app
+from worker.celery_app import create_app
+from worker.queues import LIVE
 from worker.config import Settings
 
 pytestmark = [pytest.mark.faults]
@@ -29,7 +30,8 @@ VISIBILITY_TIMEOUT_S = 3
 DIE_BEFORE_KOMBU_RECORDS = """
 import os, sys
 from kombu.transport import redis as kombu_redis
-from worker.celery_app import LIVE, create_app
+from worker.celery_app import create_app
+from worker.queues import LIVE
 from worker.config import Settings
 
 app = create_app(Settings(broker_url=sys.argv[1], database_url="sqlite://", task_soft_time_limit=1,
@@ -104,7 +106,7 @@ def test_an_idle_consumer_claims_messages_that_arrive_later_on_either_queue(redi
     """The claim cannot block the way BRPOP did: an idle consumer waits on the live queue
     without taking from it (BLMOVE onto itself), and claims what arrives there; a bulk
     message is claimed when that wait times out. Each is recorded while in hand and acked."""
-    from worker.celery_app import BULK
+    from worker.queues import BULK
     app = app_for(redis_url)
     client = redis.Redis.from_url(redis_url)
     received: list[str] = []

@@ -216,7 +216,7 @@ def test_the_main_process_loads_the_detector_for_its_pool_processes_to_share() -
 
 
 def test_a_broker_too_old_for_the_idle_wait_is_named_with_the_version_needed() -> None:
-    from worker.celery_app import check_broker_version, redis_version_problem
+    from worker.broker.server import check_broker_version, redis_version_problem
 
     problem = redis_version_problem("6.0.16")
     assert problem is not None and "6.0.16" in problem and ">= 6.2" in problem

@@ -35,9 +35,10 @@ from kombu import Exchange, Queue
 
 from pipeline.batching import BatchOptions
 from tasks.process import BROKER_TRANSIENT_ERRORS, TASK_NAME, ArticleTask, TaskContext
-from worker.broker.server import REDIS_SCHEMES, broker_tls, check_broker_version, redis_server_version, redis_version_problem  # noqa: F401
+from worker.broker.hooks import require_hooks
+from worker.broker.server import REDIS_SCHEMES, broker_tls
 from worker.config import Settings, get_settings
-from worker.queues import BULK, LIVE, QUEUES  # noqa: F401
+from worker.queues import LIVE, QUEUES
 from worker import metrics as _telemetry_signals  # noqa: F401  Celery signals: Prometheus metrics, JSON logs
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,9 @@ def check_settings(settings: Settings) -> None:
 def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     check_settings(settings)
+    guarded = settings.broker_url.startswith(REDIS_SCHEMES)
+    if guarded:
+        require_hooks()
     vt = visibility_timeout(settings)
     app = Celery("babelwire", broker=settings.broker_url, backend=settings.result_backend, include=["tasks.process"])
     app.conf.update(
@@ -106,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         # redis:// and rediss:// get the guarded channel above (other schemes, e.g. sentinel://,
         # are left as they are)
         broker_transport=(
-            "worker.broker.transport:GuardedRedisTransport" if settings.broker_url.startswith(REDIS_SCHEMES) else None
+            "worker.broker.transport:GuardedRedisTransport" if guarded else None
         ),
         broker_use_ssl=broker_tls(settings.broker_url),
         broker_transport_options={
@@ -220,8 +224,9 @@ def _open_store(settings: Settings) -> Any:
 
 def build_task_context(settings: Settings) -> TaskContext:
     """Open the store and the engines for this process and load the models."""
+    from pipeline.process import ProcessOptions
     from worker.runtime import build_engines
-    from worker.store import TRANSIENT_DB_ERRORS
+    from worker.store import TRANSIENT_DB_ERRORS, StoreGlossaries
 
     started = time.perf_counter()
     store = _open_store(settings)
@@ -238,6 +243,8 @@ def build_task_context(settings: Settings) -> TaskContext:
         engines=engines,
         limits=settings.limits,
         transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS,
+        # the newsroom's glossaries from the store, picked up while the worker runs
+        options=ProcessOptions(glossaries=StoreGlossaries(store)),
         batch=BatchOptions(settings.batch_articles, settings.batch_window_ms / 1000),
         retry_max_delay_s=retry_max_delay(settings),
         store_wait_s=store_wait(settings),

@@ -157,7 +157,7 @@ class EmbeddedRedis:
         """Start redis-server with its files in `directory`; checks it can be the broker (>= 6.2)."""
         import redis
 
-        from worker.celery_app import redis_version_problem
+        from worker.broker.server import redis_version_problem
 
         binary = binary or redis_server_binary()
         directory.mkdir(parents=True, exist_ok=True)

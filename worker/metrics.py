@@ -57,10 +57,11 @@ from typing import Any, Callable, Iterable, Mapping
 from celery import signals
 
 from worker import logging as json_logs
+from worker.queues import QUEUES, message_queue
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAMES = ("live", "bulk")  # worker.celery_app.QUEUES (not imported: that module imports this one)
+QUEUE_NAMES = QUEUES
 STAGES = ("clean", "detect", "segment", "summarize", "translate")
 # seconds; a stage of a news article takes milliseconds to minutes
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -412,7 +413,7 @@ def _article_key(task: Any, kwargs: Mapping[str, Any] | None) -> str | None:
 def _on_task_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, **_: Any) -> None:
     if task_id is None:
         return
-    queue = ((getattr(task.request, "delivery_info", None) or {}).get("routing_key") if task else None) or "live"
+    queue = message_queue(getattr(task.request, "delivery_info", None) if task else None)
     token = json_logs.bind_context(job_id=task_id, article_id=_article_key(task, kwargs), queue=queue)
     _telemetry.running[task_id] = (time.perf_counter(), token)
 
@@ -431,7 +432,7 @@ def _on_task_postrun(
 
 
 def _record_task(task: Any, retval: Any, state: str | None, started: float | None) -> None:
-    queue = ((getattr(task.request, "delivery_info", None) or {}).get("routing_key") if task else None) or "live"
+    queue = message_queue(getattr(task.request, "delivery_info", None) if task else None)
     seconds = time.perf_counter() - started if started is not None else None
     if state == "RETRY" or not isinstance(retval, dict):
         return  # a retry is counted by task_retry; an exception by Celery's own log line
@@ -475,7 +476,7 @@ def count_check_failures(metrics: WorkerMetrics, failures: Any) -> None:
 
 def _on_task_retry(request: Any = None, **_: Any) -> None:
     if _telemetry.metrics is not None:
-        queue = ((getattr(request, "delivery_info", None) or {}).get("routing_key")) or "live"
+        queue = message_queue(getattr(request, "delivery_info", None))
         _telemetry.metrics.retries.labels(queue).inc()
 
 

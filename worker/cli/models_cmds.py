@@ -313,7 +313,7 @@ def check_broker(url: str, timeout: float = 2.0) -> Check:
     shown = _hide_password(url)
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return Check("broker", True, f"{shown} (not Redis: not checked)")
-    from worker.celery_app import redis_server_version, redis_version_problem
+    from worker.broker.server import redis_server_version, redis_version_problem
 
     try:
         version = redis_server_version(url, timeout)

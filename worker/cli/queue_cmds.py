@@ -86,7 +86,8 @@ def enqueue(
 
     An invalid line (bad JSON, a field over a limit) is reported with its line number and field;
     the lines before and after it are enqueued."""
-    from worker.celery_app import QUEUES, create_app
+    from worker.celery_app import create_app
+    from worker.queues import QUEUES
 
     if queue not in QUEUES:
         raise fail(f"--queue: must be one of {', '.join(QUEUES)} (got {queue!r})")
@@ -358,7 +359,7 @@ def worker(ctx: typer.Context) -> None:
     except ValueError as exc:
         raise fail(f"configuration: {exc}") from None
     if "--help" not in ctx.args:
-        from worker.celery_app import check_broker_version
+        from worker.broker.server import check_broker_version
 
         problem = check_broker_version(settings.broker_url)
         if problem:

@@ -73,7 +73,7 @@ def post_articles(body: Annotated[ArticlesBody, Body(description="An article, or
 
     In a list, invalid items are reported in `rejected` (index and field) and the valid ones
     are accepted; a request with no valid article at all is a 422."""
-    from worker.celery_app import LIVE
+    from worker.queues import LIVE
 
     settings = services.settings
     single = isinstance(body, dict)
