@@ -17,16 +17,19 @@ and `README.md` are extracted.
 
 from __future__ import annotations
 
-import json
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from models.manifest import Manifest, ManifestError, TokenizerSpec, validate_name
 from models.store import ModelStore
+from pipeline import safe_json
 from pipeline.languages import is_known, normalize_code
 
+# What reading a member's data can raise when the archive lies (sizes, CRC, truncation).
+ZIP_DATA_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 4 * 1024**3  # NLLB-size packages are ~2.5 GB unpacked
 MAX_METADATA_BYTES = 1024**2
@@ -92,8 +95,10 @@ def read_package(archive: zipfile.ZipFile, max_total_bytes: int = MAX_TOTAL_BYTE
     if archive.getinfo(meta_name).file_size > MAX_METADATA_BYTES:
         raise ArgosError(f"{meta_name} is over {MAX_METADATA_BYTES:,} bytes")
     try:
-        metadata = json.loads(archive.read(meta_name).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        metadata = safe_json.loads(archive.read(meta_name))
+    except ZIP_DATA_ERRORS as exc:
+        raise ArgosError(f"{meta_name}: damaged in the archive ({exc})") from None
+    except ValueError as exc:  # bad JSON or UTF-8, nesting too deep
         raise ArgosError(f"{meta_name}: not valid JSON ({exc})") from None
     if not isinstance(metadata, dict):
         raise ArgosError(f"{meta_name}: must be a JSON object")
@@ -143,12 +148,15 @@ def _extract(archive: zipfile.ZipFile, package: ArgosPackage, out_dir: Path, max
         if not target.is_relative_to(out_dir.resolve()):
             raise ArgosError(f"member {info.filename!r}: path escapes the package")
         target.parent.mkdir(parents=True, exist_ok=True)
-        with archive.open(info) as src, open(target, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                written += len(chunk)
-                if written > max_total_bytes:
-                    raise ArgosError(f"the archive unpacks to more than {max_total_bytes:,} bytes (limit)")
-                dst.write(chunk)
+        try:
+            with archive.open(info) as src, open(target, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    written += len(chunk)
+                    if written > max_total_bytes:
+                        raise ArgosError(f"the archive unpacks to more than {max_total_bytes:,} bytes (limit)")
+                    dst.write(chunk)
+        except ZIP_DATA_ERRORS as exc:  # e.g. a header that understates the member's size: bad CRC
+            raise ArgosError(f"member {info.filename!r}: damaged or inconsistent archive ({exc})") from None
 
 
 def import_argos(
@@ -199,7 +207,9 @@ def import_argos(
 def _quantization(model_dir: Path) -> str:
     """Argos packages are int8 CTranslate2 models; the config records it when it can."""
     try:
-        config = json.loads((model_dir / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        config = safe_json.loads((model_dir / "config.json").read_bytes())
+    except (OSError, ValueError):
+        return "int8"
+    if not isinstance(config, dict):
         return "int8"
     return str(config.get("quantization") or "int8")

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline import safe_json
+
 MANIFEST_FILE = "babelwire.json"
 MANIFEST_FORMAT = 1
 
@@ -118,11 +120,13 @@ class Manifest:
     def load(cls, model_dir: Path) -> "Manifest":
         path = Path(model_dir) / MANIFEST_FILE
         try:
-            data = json.loads(path.read_text())
+            data = safe_json.loads(path.read_bytes())
         except FileNotFoundError:
             raise ManifestError(f"{model_dir}: no {MANIFEST_FILE}") from None
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # bad JSON or UTF-8, nesting too deep
             raise ManifestError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ManifestError(f"{path}: must be a JSON object")
         known = set(cls.__dataclass_fields__)
         try:
             return cls(**{k: v for k, v in data.items() if k in known})

@@ -56,11 +56,12 @@ class ApiServices:
         import redis
 
         from worker.celery_app import create_app as create_celery_app
+        from worker.delivery.outbox import Outbox
         from worker.store import Store
 
         store = Store(settings.database_url)
         client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
-        registry, metrics = api_registry(client, store.counts)
+        registry, metrics = api_registry(client, store.counts, Outbox(store).stats)
         templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
             autoescape=True,  # every page shows text from outside: escape all of it

@@ -95,9 +95,12 @@ def article_page(article_id: str, services: ApiServices = Depends(get_services),
     result = store.result(job.id)
     columns, general_errors = language_columns(result, list((job.options or {}).get("targets") or []))
     paragraphs = [p.strip() for p in (article.cleaned_text or "").split("\n") if p.strip()]
+    from worker.delivery.outbox import Outbox
+
+    deliveries = Outbox(store).deliveries(job_id=job.id, limit=20)  # webhooks: where the result went
     return html_page(services, "article.html", article=article, job=job, result=result, columns=columns,
                      general_errors=general_errors, paragraphs=paragraphs, href=_safe_href(article.url),
-                     others=[a.key for a, _ in found[1:]], quote=quote)
+                     others=[a.key for a, _ in found[1:]], quote=quote, deliveries=deliveries)
 
 
 @router.get("/login", response_class=HTMLResponse)
