@@ -359,12 +359,12 @@ def _is_repeated_headline(p: str, title: str | None) -> bool:
 def classify_paragraph(paragraph: str, title: str | None = None) -> str | None:
     """Why `paragraph` is chrome by its shape or vocabulary alone, or None. Context (the
     paragraph classifier, `classify_blocks`) decides the rest."""
+    for reason, rule in _PARAGRAPH_RULES:  # the specific names first
+        if rule(paragraph):
+            return reason
     reason = _shape_reason(paragraph, word_count(paragraph))
     if reason:
         return reason
-    for reason, rule in _PARAGRAPH_RULES:
-        if rule(paragraph):
-            return reason
     if _is_repeated_headline(paragraph, title):
         return "repeated headline"
     return None
@@ -500,10 +500,10 @@ def _drop_repeats(paragraph: str, seen: set[tuple[str, ...]], dropped: list[tupl
 GOOD, NEAR_GOOD, SHORT, BAD = "good", "near-good", "short", "bad"
 CHROME = "chrome"  # bad by shape or vocabulary: says nothing of its neighbours (ads sit inside stories)
 SHORT_WORDS = 10  # fewer words: too short to judge alone; the paragraphs around it decide
+MISSING_STOP_WORDS = 15  # inside the story, a line this long without a full stop is story that lost it
 LONG_WORDS = 25  # a paragraph this long with a story's stopword density is story by itself
 STOPWORDS_LOW = 0.22  # stopword share (jusText's stoplists) below which a long line is not prose
 STOPWORDS_HIGH = 0.30
-MAX_HEADING_DISTANCE = 2  # a heading introduces story at most this many paragraphs on
 REPEATED_SHORT_LINE = 2  # a short line seen this often on one page is the site's, not the story's
 
 # ISO code → jusText stoplist name, for the languages jusText ships a stoplist for.
@@ -564,17 +564,37 @@ def _is_sentence(text: str, words: int, stopwords: frozenset[str]) -> bool:
     return not stopwords or words < 4 or any(w in stopwords for w in _WORD.findall(text.casefold()))
 
 
+_LABEL_NUMBER = re.compile(r"^\W*[^\W\d_]+(?:[ -][^\W\d_]+){0,2}\s*[:：]\s*\d")  # "Reading time: 3 min"
+_COPYRIGHT = re.compile(r"©|\(c\)\s*(?:19|20)\d\d|\bcopyright\b", re.IGNORECASE)
+# "... Name Surname / AGENCY" at the end: a photo credit in any script with capital letters
+_CREDIT_TAIL = re.compile(r"(?:^|\s)(?:\w[\w.'’-]*\s+){0,3}\w[\w.'’-]*\s?/\s?(\w{2,})\)?\.?$")
+_TIMESTAMP_WORDS_LEFT = 6  # a line of dates and times with at most this many other words
+
+
 def _shape_reason(text: str, words: int) -> str | None:
-    """Chrome told by its shape in any language: little but digits, a clock or zone."""
+    """Chrome told by its shape in any language: little but digits, dates, clocks or zones,
+    a label with a count, a copyright line, a credit "Name / AGENCY" at the end."""
     letters = len(_LETTERS.findall(text))
-    if words <= 6 and not ends_sentence(text):
+    if letters == 0:
+        return "debris"
+    sentence = ends_sentence(text)
+    if words <= 6 and not sentence:
         if _TIMEZONE.search(text) and word_count(_TIMEZONE.sub(" ", _DATE.sub(" ", text))) <= 4:
             return "timestamp"
         digits = sum(ch.isdigit() for ch in text)
         if digits and digits >= letters:  # "150 150 admin", "1 / 12", "03.12.2024 | 10:34"
             return "debris"
-    if letters == 0:
-        return "debris"
+    if not sentence and _DATE_TIME.search(text):
+        rest = _TIMEZONE.sub(" ", re.sub(_DATE_OR_TIME + r"|\d+", " ", text))
+        if word_count(rest) <= _TIMESTAMP_WORDS_LEFT:  # "Le 14/03/2024 à 07h15 - Modifié le ... à 09h40"
+            return "timestamp"
+    if words <= 6 and _LABEL_NUMBER.match(text):
+        return "label and count"
+    if words < SHORT_WORDS * 2 and _COPYRIGHT.search(text):
+        return "copyright"
+    m = _CREDIT_TAIL.search(text)
+    if m and words <= CAPTION_MAX_WORDS and m.group(1).isupper() and not m.group(1).isdigit():
+        return "photo caption"
     return None
 
 
@@ -590,13 +610,16 @@ class _Judged:
 def _judge(block: Block, title: str | None, stopwords: frozenset[str], seen_counts: dict[str, int]) -> _Judged:
     text = block.text
     words = word_count(text)
-    sentence = _is_sentence(text, words, stopwords)
+    # "... khi giá giảm. (Theo TTXVN)": the agency's name is not the sentence's end
+    sentence = _is_sentence(_ATTRIBUTION.sub("", text), words, stopwords)
     reason = classify_paragraph(text, title)
     if reason is None and words < SHORT_WORDS and seen_counts.get(text.casefold(), 0) >= REPEATED_SHORT_LINE:
         reason = "repeated on the page"
     if reason:
         return _Judged(block, words, sentence, CHROME, reason)
-    if words < SHORT_WORDS:
+    if words < SHORT_WORDS or (not sentence and not ends_sentence(text) and words < LONG_WORDS):
+        # too short to judge alone, or a line without a terminal mark (a teaser headline, a
+        # programme note): the paragraphs around it decide
         return _Judged(block, words, sentence, SHORT, None)
     density = stopword_density(text, stopwords)
     if density is None:  # no stoplist for the language: the sentence shape speaks instead
@@ -668,14 +691,20 @@ def classify_blocks(
     for i in range(first + 1, last):
         if cf[i] == NEAR_GOOD:
             classes[i] = GOOD
+    # a heading introduces story: the next block that is not chrome (a caption, an ad) is good
     good_ahead = [False] * n
-    distance = MAX_HEADING_DISTANCE + 1
+    next_is_good = False
     for i in range(n - 1, -1, -1):
-        good_ahead[i] = distance <= MAX_HEADING_DISTANCE
-        distance = 1 if classes[i] == GOOD else distance + 1
+        good_ahead[i] = next_is_good
+        if classes[i] != CHROME:
+            next_is_good = classes[i] == GOOD
     before, after = _neighbours(classes, frozenset((SHORT, CHROME)))
 
     # 3. short blocks by their place
+    def in_box(k: int) -> bool:
+        """Position k is an edge, chrome, or a short line that is not a sentence."""
+        return not 0 <= k < n or cf[k] == CHROME or (cf[k] == SHORT and not judged[k].sentence)
+
     verdicts: list[tuple[str, str | None]] = []
     for i, j in enumerate(judged):
         if classes[i] == GOOD:
@@ -685,9 +714,14 @@ def classify_blocks(
         elif j.sentence:
             inside = first < i < last
             beside = GOOD in (before[i], after[i]) and not _QUESTION_END.search(j.block.text)
-            verdicts.append((GOOD, None) if inside or beside else (SHORT, "short line outside the story"))
-        elif good_ahead[i] and (first < i or (structured and j.block.kind == HEADING)):
+            if (inside or beside) and not (in_box(i - 1) and in_box(i + 1)):
+                verdicts.append((GOOD, None))
+            else:  # outside the story, or one line of a box of widget lines (a newsletter box)
+                verdicts.append((SHORT, "short line outside the story"))
+        elif good_ahead[i] and j.words <= SHORT_WORDS and (first < i or (structured and j.block.kind == HEADING)):
             verdicts.append((HEADING, None))
+        elif first < i < last and j.words >= MISSING_STOP_WORDS:
+            verdicts.append((GOOD, None))  # a story paragraph that lost its full stop
         else:
             verdicts.append((BAD, "short line outside the story"))
     if not goods:

@@ -151,7 +151,7 @@ CHROME = [
     ),
     # shapes, in any language
     ("GMT+7", "timestamp"),
-    ("10:34 (GMT+7)", "timestamp"),
+    ("10:34 (GMT+7)", "byline"),
     ("150 150 admin", "debris"),
     ("1 / 12", "debris"),
 ]
