@@ -38,6 +38,9 @@ Metrics (for Grafana; `_total`, `_bucket/_sum/_count` suffixes as Prometheus add
 | babelwire_http_requests_total | counter | method, route, code | API | requests by route template and status code (an unknown method or path: `other`) |
 | babelwire_http_request_seconds | histogram | method, route | API | request latency |
 | babelwire_api_articles_total | counter | outcome | API | submitted articles: accepted, duplicate, rejected (invalid items) |
+| babelwire_webhook_deliveries | gauge | state | API | webhook and result-queue deliveries in the outbox by outcome: pending, delivered, dead |
+| babelwire_webhook_oldest_undelivered_seconds | gauge | — | API | age of the oldest event with a pending delivery (0: none) |
+| babelwire_webhook_attempts_total | counter | outcome | dispatcher (`webhooks dispatch --metrics-port`) | delivery attempts: delivered, failed (due again), dead |
 
 Queue depth is exported by every worker and the API: aggregate it with max(), not sum().
 """
@@ -227,7 +230,32 @@ class JobCountsCollector:
         yield up
 
 
-def api_registry(redis_client: Any, job_counts: Callable[[], Mapping[str, int]]) -> tuple[Any, ApiMetrics]:
+class DeliveryCollector:
+    """`babelwire_webhook_deliveries{state}` and `babelwire_webhook_oldest_undelivered_seconds`,
+    read from the webhook outbox at scrape time (`worker.delivery.outbox.Outbox.stats`)."""
+
+    def __init__(self, stats: Callable[[], Any]):
+        self.stats = stats
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            stats = self.stats()
+        except Exception as exc:  # babelwire_database_up says so
+            log.warning("webhook deliveries: database unreachable: %s", exc)
+            return
+        deliveries = GaugeMetricFamily("babelwire_webhook_deliveries", "Webhook deliveries by outcome",
+                                       labels=["state"])
+        for state, n in stats.by_state.items():
+            deliveries.add_metric([state], n)
+        yield deliveries
+        yield GaugeMetricFamily("babelwire_webhook_oldest_undelivered_seconds",
+                                "Age of the oldest event not yet delivered", value=stats.oldest_pending_s)
+
+
+def api_registry(redis_client: Any, job_counts: Callable[[], Mapping[str, int]],
+                 delivery_stats: Callable[[], Any] | None = None) -> tuple[Any, ApiMetrics]:
     """The API's registry (its own, not prometheus_client's global one) and its metrics."""
     from prometheus_client import CollectorRegistry
 
@@ -235,6 +263,8 @@ def api_registry(redis_client: Any, job_counts: Callable[[], Mapping[str, int]])
     metrics = ApiMetrics.create(registry)
     registry.register(QueueDepthCollector(redis_client))
     registry.register(JobCountsCollector(job_counts))
+    if delivery_stats is not None:
+        registry.register(DeliveryCollector(delivery_stats))
     return registry, metrics
 
 
