@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -199,3 +200,62 @@ def test_timestamps_are_utc_aware(store: Store) -> None:
     job = store.job(sub.job_id)
     assert job is not None and job.created_at.tzinfo is not None
     assert abs(job.created_at - datetime.now(timezone.utc)) < timedelta(minutes=5)
+
+
+def test_concurrent_submitters_publish_each_job_once(database_url: str) -> None:
+    """Issue 10 item 3: the decision to publish is taken once per job, whatever the races."""
+    setup = Store(database_url)
+    setup.migrate()
+    setup.close()
+    a, b = article(1), article(2)
+    published: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def publish(pairs: list[tuple[object, object]]) -> None:
+        with lock:
+            published.extend(s.job_id for _, s in pairs)  # type: ignore[attr-defined]
+
+    def submitter() -> None:
+        store = Store(database_url)
+        try:
+            barrier.wait()
+            for _ in range(5):
+                store.submit([a, b], "live", publish=publish)
+        except BaseException as exc:  # noqa: BLE001  reported below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=submitter) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert len(published) == 2 and len(set(published)) == 2
+
+
+def test_a_second_delivery_of_a_running_job_does_not_run_in_parallel(store: Store) -> None:
+    """Issue 10 item 3: while the job runs under its lease, a second delivery of the same
+    message is dropped; once the lease has run out (the worker died) it takes the job over."""
+    a = article(1)
+    (sub,) = store.submit([a], "live")
+    first = store.start_job(a, sub.job_id, "live", max_attempts=5)
+    assert first.proceed and first.attempts == 1
+    second = store.start_job(a, sub.job_id, "live", max_attempts=5)
+    assert not second.proceed and second.status == "running" and "another delivery" in second.reason
+    job = store.job(sub.job_id)
+    assert job is not None and job.attempts == 1
+    store.renew_running([sub.job_id])  # the first delivery's worker is alive: still not
+    assert not store.start_job(a, sub.job_id, "live", max_attempts=5).proceed
+    _lease_runs_out(store)
+    takeover = store.start_job(a, sub.job_id, "live", max_attempts=5)
+    assert takeover.proceed and takeover.attempts == 2
+
+
+def test_a_lookup_by_an_id_postgresql_cannot_store_finds_nothing(store: Store) -> None:
+    """Issue 10 item 9: a NUL or an over-long id is no row, not a database error."""
+    assert store.job("a\0b") is None and store.result("a\0b") is None
+    assert store.find_articles("a\0b") == [] and store.find_articles("x" * 5000) == []
