@@ -20,7 +20,7 @@ from pipeline.detect import Detection, detect_language
 from pipeline.engines import Engines, NoModelError, Summarizer, Translation
 from pipeline.extractive import rank_sentences
 from pipeline.languages import PIVOT, join_sentences
-from pipeline.protect import Glossaries, Glossary, ProtectedSentence, keep_case, protect
+from pipeline.protect import Glossaries, Glossary, GlossarySource, ProtectedSentence, keep_case, protect
 from pipeline.result import DONE, FAILED, PARTIAL, Result
 from pipeline.segment import pack_chunks, split_sentences
 
@@ -36,7 +36,7 @@ class ProcessOptions:
     # Numbers, URLs, names and glossary terms pass through translation unchanged (README,
     # "Fidelity"); off only to show what the models do without it. Checks run either way.
     protect: bool = True
-    glossaries: Glossaries = field(default_factory=Glossaries)
+    glossaries: GlossarySource = field(default_factory=Glossaries)
 
 
 @dataclass

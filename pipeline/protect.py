@@ -18,7 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 import ahocorasick
 
@@ -185,6 +185,15 @@ class Glossary:
         return _non_overlapping(found, [])
 
 
+@runtime_checkable
+class GlossarySource(Protocol):
+    """Where the pipeline gets a direction's glossary: `Glossaries` (fixed), or the worker's
+    view of the SQL store, which picks up changes while it runs."""
+
+    def get(self, source: str, target: str) -> Glossary | None:
+        """The glossary for source→target, or None."""
+
+
 @dataclass(frozen=True, eq=False)
 class Glossaries:
     """A newsroom's glossaries, one per direction: (source, target) -> `Glossary`."""
@@ -308,6 +317,6 @@ def keep_case(source: str, translated: str) -> str:
 
 __all__ = [
     "AMOUNT", "DATETIME", "EMAIL", "HANDLE", "HASHTAG", "KEEP", "NUMBER", "PERCENT", "TERM", "URL",
-    "Glossaries", "Glossary", "ProtectedSentence", "Span", "keep_case", "normalize_sentence", "number_strings", "number_values",
+    "Glossaries", "Glossary", "GlossarySource", "ProtectedSentence", "Span", "keep_case", "normalize_sentence", "number_strings", "number_values",
     "pattern_spans", "protect",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from worker.cli.app import app
 
 # Importing the command modules attaches their commands to `app`.
-from worker.cli import api_cmds, models_cmds, pipeline_cmds, queue_cmds, run_cmd, webhooks_cmds  # noqa: E402,F401
+from worker.cli import api_cmds, glossary_cmds, models_cmds, pipeline_cmds, queue_cmds, run_cmd, webhooks_cmds  # noqa: E402,F401
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ SQLite is the default; PostgreSQL (`postgresql+psycopg://`) in production.
     engine.py   the engine, sessions, and migrations under a cross-process lock
     jobs.py     the write side: submit, claim (start), finish and fail jobs
     results.py  the read side: counts, results, articles, the streamed export
+    glossary.py glossaries: import, list, remove, and the workers' refreshed view
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from worker.store.jobs import (
     job_row,
     malformed_key,
 )
+from worker.store.glossary import GlossaryEntry, GlossaryStore, StoreGlossaries
 from worker.store.results import ResultReads, usable_id
 from worker.store.schema import (
     FINISHED,
@@ -37,7 +39,7 @@ from worker.store.schema import (
 )
 
 
-class Store(JobWrites, ResultReads):
+class Store(JobWrites, ResultReads, GlossaryStore):
     """All SQL the service runs. One per process (after a fork, open a new one).
 
     `running_lease_s`: how long a running job belongs to the delivery that started it (or last
@@ -60,6 +62,7 @@ def _hard_time_limit() -> float:
 
 __all__ = [
     "FINISHED", "QUEUED", "RUNNING", "STATUSES", "SUMMARY", "TITLE", "SQLITE_BUSY_TIMEOUT_MS",
-    "TRANSIENT_DB_ERRORS", "ArticleRow", "Base", "JobRow", "JobStart", "Store", "Submission", "TextRow",
+    "TRANSIENT_DB_ERRORS", "ArticleRow", "Base", "GlossaryEntry", "JobRow", "JobStart", "Store",
+    "StoreGlossaries", "Submission", "TextRow",
     "job_options", "job_row", "malformed_key", "upgrade_head", "usable_id", "utcnow",
 ]

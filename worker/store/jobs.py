@@ -89,7 +89,7 @@ def job_row(job_id: str, article_key: str, queue: str, now: datetime, **fields: 
     """The one builder of a new job row (queued, nothing run yet, unless `fields` say otherwise)."""
     row: dict[str, Any] = {
         "id": job_id, "article_key": article_key, "queue": queue, "status": QUEUED, "attempts": 0,
-        "error": None, "errors": {}, "timings": {}, "options": {}, "models": {},
+        "error": None, "errors": {}, "timings": {}, "options": {}, "models": {}, "checks": {},
         "created_at": now, "updated_at": now, "sent_at": None, "started_at": None, "finished_at": None,
         "callback_url": None,
     }
@@ -271,6 +271,7 @@ class JobWrites(Database):
             job.errors = dict(result.errors)
             job.timings = dict(result.timings_ms)
             job.models = dict(result.models)
+            job.checks = dict(result.checks)
             job.error = "; ".join(f"{k}: {v}" for k, v in result.errors.items()) if result.status == FAILED else None
             job.finished_at = job.updated_at = now
             record_event(session, job, self._insert)  # the webhook outbox: with the result, or not at all

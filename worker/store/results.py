@@ -168,6 +168,7 @@ def _to_result(job: JobRow, article: ArticleRow, texts: list[TextRow]) -> Result
         models=dict(job.models or {}),
         errors=dict(job.errors or {}),
         timings_ms=dict(job.timings or {}),
+        checks=dict(job.checks or {}),
         job_id=job.id,
     )
     if job.error and not result.errors:

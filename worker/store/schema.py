@@ -79,6 +79,8 @@ class JobRow(Base):
     timings: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     models: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    # Result.checks: the fidelity checks per language (pipeline/checks.py)
+    checks: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -139,3 +141,31 @@ class WebhookDeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+MAX_TERM_CHARS = 200  # pipeline.article.Limits.max_term_chars
+
+
+class GlossaryRow(Base):
+    """One direction's glossary: its version goes up with every change to its terms."""
+
+    __tablename__ = "glossaries"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GlossaryTermRow(Base):
+    """(source, target, term) → the rendering translation must use; NULL: keep the term as is."""
+
+    __tablename__ = "glossary_terms"
+    __table_args__ = (UniqueConstraint("source", "target", "term", name="uq_glossary_terms_pair_term"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(16))
+    term: Mapped[str] = mapped_column(String(MAX_TERM_CHARS))
+    rendering: Mapped[str | None] = mapped_column(String(MAX_TERM_CHARS))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
