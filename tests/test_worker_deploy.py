@@ -39,7 +39,7 @@ def babelwire_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_compose_has_the_services(compose: dict[str, Any]) -> None:
     assert {"redis", "postgres", "worker", "api", "flower"} <= set(compose["services"])
-    assert set(babelwire_services(compose)) == {"worker", "api"}
+    assert set(babelwire_services(compose)) == {"worker", "api", "convert"}
 
 
 def test_image_entrypoint_is_the_cli() -> None:
@@ -95,3 +95,20 @@ def test_models_are_on_a_volume_and_flower_watches_the_same_broker(compose: dict
     assert "models" in compose["volumes"]
     broker = worker["environment"]["BABELWIRE_BROKER_URL"]
     assert f"--broker={broker}" in compose["services"]["flower"]["command"]
+
+
+def test_the_image_that_pulls_models_has_the_convert_extra(compose: dict[str, Any]) -> None:
+    """`models pull` converts, which needs the `convert` extra: the quick start's pull runs the
+    `convert` target; the default target (the last stage, what `up` runs) stays without torch."""
+    stages = re.findall(r"^FROM (\S+) AS (\S+)$", (ROOT / "Dockerfile").read_text(), flags=re.M)
+    assert stages[-1] == ("base", "runtime") and ("base", "convert") in stages
+    convert_stage = (ROOT / "Dockerfile").read_text().split("AS convert", 1)[1].split("\nFROM ", 1)[0]
+    assert '"/app[convert]"' in convert_stage
+    assert compose["services"]["convert"]["build"]["target"] == "convert"
+    assert compose["services"]["worker"]["build"]["target"] == "runtime"
+    assert "profiles" in compose["services"]["convert"]  # not started by `up`
+    header = (ROOT / "docker-compose.yml").read_text()
+    assert "docker compose run --rm convert models pull" in header
+    assert "run --rm worker models pull" not in header
+    assert any(v.split(":")[1] == "/models" for v in compose["services"]["convert"]["volumes"])
+
