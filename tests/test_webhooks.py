@@ -354,3 +354,29 @@ def test_cli_add_list_remove_deliveries_and_replay(store: Store, service_env: di
     assert "3 deliveries" in since.stdout
     assert cli_in_process(["webhooks", "replay", "--since", "2999-01-01"], env).returncode == 1
     assert cli_in_process(["webhooks", "replay"], env).returncode == 2
+
+
+def test_the_api_exports_delivery_metrics_and_the_review_page_lists_an_articles_deliveries(
+    store: Store, redis_url: str, database_url: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from worker.api import create_app
+    from worker.config import Settings
+
+    outbox = Outbox(store)
+    outbox.add_endpoint("https://hooks.example.test/news", ("article.done",), new_secret())
+    job_id = finish(store, {**ARTICLE, "callback_url": "https://cb.example.test/done?token=s3cret"})
+    [callback, endpoint] = sorted(outbox.deliveries(job_id=job_id), key=lambda d: d.endpoint_id is None)
+    outbox.failed(callback.id, "HTTP 503", 503, retry_at=None)
+    with TestClient(create_app(Settings(database_url=database_url, broker_url=redis_url))) as api:
+        metrics = api.get("/metrics").text
+        page = api.get(f"/articles/{validate_article(ARTICLE).key}").text
+    assert 'babelwire_webhook_deliveries{state="pending"} 1.0' in metrics
+    assert 'babelwire_webhook_deliveries{state="dead"} 1.0' in metrics
+    assert 'babelwire_webhook_deliveries{state="delivered"} 0.0' in metrics
+    oldest = [l for l in metrics.splitlines() if l.startswith("babelwire_webhook_oldest_undelivered_seconds ")]
+    assert len(oldest) == 1 and float(oldest[0].split()[1]) > 0
+    assert 'id="deliveries"' in page and "https://hooks.example.test/news" in page
+    assert "https://cb.example.test/done" in page and "s3cret" not in page  # a query can hold a token
+    assert "HTTP 503" in page and "delivery-dead" in page and "delivery-pending" in page
