@@ -17,23 +17,26 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import typer
 
 from pipeline.result import FAILED, Result
 from worker.cli.app import EXIT_FAILED, EXIT_OK, app, fail, print_json
-from worker.cli.pipeline_cmds import _print_result, _report_rejected, _valid_articles, parse_targets
-from worker.cli.queue_cmds import SUBMIT_BATCH, EnqueueReport, Submitter, _progress, _settings, _show_progress, open_store
+from worker.cli.pipeline_cmds import _print_result, parse_targets
+from worker.cli.queue_cmds import _progress, _records, _settings, _show_progress, open_store
 from worker.config import Settings
+from worker.errors import SERVICE_FAULTS, as_unavailable
+from worker.submission import SubmissionReport, Submitter, submit_items
 
 RUN_QUEUE = "live"  # someone is waiting for these results
 WORKER_STOP_S = (20.0, 5.0)  # warm-shutdown wait: after the jobs finished / when interrupted
 POLL_S = 0.2
 
 
-class _Stopped(Exception):
-    """SIGTERM (or SIGHUP) arrived: unwind like Ctrl-C does."""
+class _Stopped(BaseException):
+    """SIGTERM (or SIGHUP) arrived: unwind like Ctrl-C does (a BaseException, like
+    KeyboardInterrupt, so no `except Exception` on the way swallows it)."""
 
 
 def _raise_stopped(signum: int, frame: Any) -> None:
@@ -111,11 +114,13 @@ def _run(stack: ExitStack, settings: Settings, input: str, targets: list[str] | 
     # registered after the store: the worker stops first, then the store closes
     stack.callback(_stop_worker, worker)
 
-    report, rejected = _enqueue(store, settings, input, targets)
-    any_failed = _report_rejected(rejected)
+    report = _enqueue(store, settings, input, targets)
+    for r in report.rejected:
+        typer.echo(f"rejected {r.source}:{r.position}: {r.error}", err=True)
+    any_failed = bool(report.rejected)
     if not report.job_ids:
         _say("nothing to process")
-        return EXIT_FAILED if any_failed else EXIT_OK
+        return EXIT_FAILED
     _say(f"{len(report.job_ids)} article(s) on the {RUN_QUEUE!r} queue; worker pid {worker.proc.pid}")
 
     pending = _follow(store, list(dict.fromkeys(report.job_ids)), worker, timeout, _show_progress(json_out))
@@ -189,30 +194,24 @@ def _stop_worker(worker: _Worker) -> None:
 # --- enqueue and follow -----------------------------------------------------------------------
 
 
-def _enqueue(store: Any, settings: Settings, input: str, targets: list[str] | None) -> tuple[EnqueueReport, list[str]]:
-    """Validate INPUT as `process` does and submit it as `enqueue` does (job rows, then messages)."""
+def _enqueue(store: Any, settings: Settings, input: str, targets: list[str] | None) -> SubmissionReport:
+    """Submit INPUT through the submission service, as `babelwire enqueue` does."""
     from worker.celery_app import create_app
 
     try:
-        celery_app = create_app(settings)
-        submitter = Submitter(store, celery_app, RUN_QUEUE)
+        submitter = Submitter(store, create_app(settings), RUN_QUEUE)
     except Exception as exc:
         raise fail(f"broker {settings.broker_url!r}: {exc}") from None
-    report = EnqueueReport()
-    rejected: list[str] = []
+    report = SubmissionReport()
     try:
-        for batch in _batches(_valid_articles(input, settings, targets, rejected), SUBMIT_BATCH):
-            submitter.submit(batch, report)
-    finally:
-        submitter.close()
-    return report, rejected
-
-
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    from itertools import islice
-
-    while batch := list(islice(items, size)):
-        yield batch
+        with submitter:
+            submit_items(submitter, _records(input, targets), settings.limits, report)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    except SERVICE_FAULTS as exc:
+        typer.echo(f"error: {as_unavailable(exc)}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    return report
 
 
 def _follow(store: Any, job_ids: list[str], worker: _Worker, timeout: float | None, show: bool) -> set[str]:
