@@ -6,9 +6,10 @@ import json
 import socket
 from pathlib import Path
 
+from tests.conftest import REDIS_HOST
 from tests.models_cli_helpers import run_babelwire
 
-REDIS_DB11 = "redis://127.0.0.1:6379/11"  # this suite's Redis DB; doctor only pings it
+REDIS_DB11 = f"redis://{REDIS_HOST}/11"  # this suite's Redis DB (the session's Redis); doctor only pings it
 
 
 def _closed_port() -> int:
