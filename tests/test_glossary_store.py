@@ -172,3 +172,30 @@ def test_the_worker_view_refreshes_at_most_every_refresh_interval(store):
     found = glossaries.get("en", "qaa")
     assert found is not None and found.keep == ("Mira Olsen",) and found.version == "en-qaa@1"
     assert glossaries.get("en", "qaa") is found  # unchanged version: not rebuilt
+
+
+# --- the API and the review page --------------------------------------------------------------
+
+from tests.api_server import ApiServerFactory, api_servers  # noqa: E402,F401  (fixture)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_api_and_review_page_show_failed_checks(service_env: dict[str, str], api_servers: ApiServerFactory) -> None:
+    store = Store(service_env["BABELWIRE_DATABASE_URL"])
+    store.migrate()
+    article = validate_article({"id": "chk-1", "title": "Exports rose 6.5%", "text": "Exports rose. It is news.",
+                                "lang": "en", "targets": ["de"]})
+    [submission] = store.submit([article], "live")
+    start = store.start_job(article, submission.job_id, "live", 3)
+    checks = {"de": {"checked": {"number": 1, "term": 0, "keep": 0, "sentences": 2},
+                     "failed": [{"check": "number", "part": "title", "sentence": 0, "expected": "6.5"}]}}
+    store.finish_job(start.job_id, Result(
+        article_id=article.key, external_id="chk-1", status="done", source_lang="en",
+        title={"en": "Exports rose 6.5%", "de": "Exporte stiegen"}, summary={"en": "Exports rose.", "de": "Exporte."},
+        checks=checks))
+    store.close()
+    server = api_servers.start(service_env)
+    with server.client() as client:
+        assert client.get(f"/v1/articles/{article.key}").json()["job"]["result"]["checks"] == checks
+        page = client.get(f"/articles/{article.key}").text
+    assert 'data-checks="de"' in page and "<b>number</b> · title, sentence 1: 6.5" in page
