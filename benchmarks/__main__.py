@@ -28,6 +28,7 @@ FIGURES = {
     "live_latency": "live_latency_under_backlog_ratio",
     "memory_hit_rate": "translation_memory_hit_rate",
     "glossary_overhead": "glossary_throughput_ratio",
+    "webhook_overhead": "webhook_dead_receiver_throughput_ratio",
 }
 
 
