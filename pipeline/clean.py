@@ -356,13 +356,13 @@ def _is_repeated_headline(p: str, title: str | None) -> bool:
     return sim >= 0.9 or (sim >= 0.6 and not ends_sentence(p))
 
 
-def classify_paragraph(paragraph: str, title: str | None = None) -> str | None:
+def classify_paragraph(paragraph: str, title: str | None = None, *, shapes: bool = True) -> str | None:
     """Why `paragraph` is chrome by its shape or vocabulary alone, or None. Context (the
     paragraph classifier, `classify_blocks`) decides the rest."""
     for reason, rule in _PARAGRAPH_RULES:  # the specific names first
         if rule(paragraph):
             return reason
-    reason = _shape_reason(paragraph, word_count(paragraph))
+    reason = _shape_reason(paragraph, word_count(paragraph)) if shapes else None
     if reason:
         return reason
     if _is_repeated_headline(paragraph, title):
@@ -568,6 +568,10 @@ _LABEL_NUMBER = re.compile(r"^\W*[^\W\d_]+(?:[ -][^\W\d_]+){0,2}\s*[:：]\s*\d")
 _COPYRIGHT = re.compile(r"©|\(c\)\s*(?:19|20)\d\d|\bcopyright\b", re.IGNORECASE)
 # "... Name Surname / AGENCY" at the end: a photo credit in any script with capital letters
 _CREDIT_TAIL = re.compile(r"(?:^|\s)(?:\w[\w.'’-]*\s+){0,3}\w[\w.'’-]*\s?/\s?(\w{2,})\)?\.?$")
+# "... aussehen. Visualisierung: Stadtwerke Freiburg": a sentence, then "Label: Name" unpunctuated
+_LABELLED_CREDIT = re.compile(r"[.!?…]\s+[^\W\d_]+\s*[:：]\s*[^\W\d_][\w.'’&-]*(?:\s+[\w.'’&/-]+){0,4}$")
+# "جانب من المسار الجديد (أرشيفية)", "(foto Ansa)", "（12日、共同）": a line ending in a short bracketed note
+_BRACKETED_TAIL = re.compile(r"[(（]([^()（）]{1,30})[)）]\s*$")
 _TIMESTAMP_WORDS_LEFT = 6  # a line of dates and times with at most this many other words
 
 
@@ -594,6 +598,11 @@ def _shape_reason(text: str, words: int) -> str | None:
         return "copyright"
     m = _CREDIT_TAIL.search(text)
     if m and words <= CAPTION_MAX_WORDS and m.group(1).isupper() and not m.group(1).isdigit():
+        return "photo caption"
+    if not sentence and words <= CAPTION_MAX_WORDS and _LABELLED_CREDIT.search(text):
+        return "photo caption"
+    m = _BRACKETED_TAIL.search(text)
+    if m and words <= SHORT_WORDS * 2 and word_count(m.group(1)) <= 3 and not ends_sentence(text[: m.start()]):
         return "photo caption"
     return None
 
@@ -784,7 +793,7 @@ EXTRACTED_REPEATS = False  # repeated paragraphs on a page are mostly the page's
 def _classify_extracted(blocks: list[Block], title: str | None) -> list[tuple[str, str | None]]:
     verdicts: list[tuple[str, str | None]] = []
     for block in blocks:
-        reason = classify_paragraph(block.text, title)
+        reason = classify_paragraph(block.text, title, shapes=False)
         if reason in EXTRACTED_RULES:
             verdicts.append((BAD, reason))
         else:
