@@ -39,7 +39,7 @@ def babelwire_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_compose_has_the_services(compose: dict[str, Any]) -> None:
     assert {"redis", "postgres", "worker", "api", "flower"} <= set(compose["services"])
-    assert set(babelwire_services(compose)) == {"worker", "api", "convert"}
+    assert set(babelwire_services(compose)) == {"worker", "api", "convert", "webhooks"}
 
 
 def test_image_entrypoint_is_the_cli() -> None:
@@ -48,7 +48,7 @@ def test_image_entrypoint_is_the_cli() -> None:
     assert 'babelwire = "worker.cli:main"' in pyproject
 
 
-@pytest.mark.parametrize("service", ["worker", "api"])
+@pytest.mark.parametrize("service", ["worker", "api", "webhooks"])
 def test_service_command_is_a_real_cli_command(compose: dict[str, Any], service: str) -> None:
     command = compose["services"][service]["command"]
     assert isinstance(command, list) and command
