@@ -9,13 +9,17 @@ the rest of the batch goes on.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from pipeline import safe_json
 from pipeline.article import article_from_text
 from pipeline.extract import decode_html, looks_like_html
 
@@ -43,12 +47,18 @@ def read_inputs(path: str) -> Iterator[InputRecord]:
     p = Path(path)
     if p.is_dir():
         suffixes = PAGE_SUFFIXES + HTML_SUFFIXES
-        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
+        # Only the folder's own files: a symbolic link is never followed (it could lead out
+        # of the folder, to /etc/passwd), and files are opened with O_NOFOLLOW.
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in suffixes and (f.is_symlink() or f.is_file()))
         for i, f in enumerate(files, 1):
-            if f.suffix.lower() in HTML_SUFFIXES:
-                yield _read_html(f.read_bytes(), i, f.name)
+            content = _read_own_file(f)
+            if content is None:
+                yield InputRecord(i, f.name, error="not a regular file (a symbolic link is never followed: "
+                                                   "only the folder's own files are read)")
+            elif f.suffix.lower() in HTML_SUFFIXES:
+                yield _read_html(content, i, f.name)
             else:
-                yield _read_page(f.read_text(encoding=ENCODING, errors="replace"), i, f.name)
+                yield _read_page(content.decode(ENCODING, errors="replace"), i, f.name)
         return
     if not p.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
@@ -65,6 +75,21 @@ def read_inputs(path: str) -> Iterator[InputRecord]:
             yield from _read_csv(fh, p.name)
         else:
             yield _read_page(fh.read(), 1, p.name)
+
+
+def _read_own_file(path: Path) -> bytes | None:
+    """The bytes of a regular file in a folder; None for a symbolic link (not followed) or
+    anything else that is not a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # never blocks on a FIFO
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        return fh.read()
 
 
 def _read_stream(fh: io.TextIOBase, name: str) -> Iterator[InputRecord]:
@@ -107,9 +132,9 @@ def _read_jsonl(lines: Any, name: str) -> Iterator[InputRecord]:
             yield InputRecord(n, name, error=f"line longer than {MAX_LINE_CHARS:,} characters")
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield InputRecord(n, name, error=f"invalid JSON: {exc.msg} at column {exc.colno}")
+            data = safe_json.loads(line)
+        except ValueError as exc:  # bad JSON, or nested deeper than safe_json allows
+            yield InputRecord(n, name, error=_json_error(exc))
             continue
         if not isinstance(data, dict):
             yield InputRecord(n, name, error=f"article: must be a JSON object (got {type(data).__name__})")
@@ -117,11 +142,17 @@ def _read_jsonl(lines: Any, name: str) -> Iterator[InputRecord]:
         yield InputRecord(n, name, data=data)
 
 
+def _json_error(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} at column {exc.colno}"
+    return f"invalid JSON: {exc}"
+
+
 def _read_json(text: str, name: str) -> Iterator[InputRecord]:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield InputRecord(exc.lineno, name, error=f"invalid JSON: {exc.msg} at column {exc.colno}")
+        data = safe_json.loads(text)
+    except ValueError as exc:
+        yield InputRecord(getattr(exc, "lineno", 1), name, error=_json_error(exc))
         return
     items = data if isinstance(data, list) else [data]
     for i, item in enumerate(items, 1):

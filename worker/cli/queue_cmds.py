@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 import time
 from contextlib import contextmanager, nullcontext
@@ -251,13 +252,36 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(timezone.utc)
     match = _RELATIVE.match(value.strip().lower())
     if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except (OverflowError, ValueError):  # before year 1, or past timedelta's range
+            raise fail(f"--since: {value!r} reaches back before year 1; give a smaller age or a date") from None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise fail(f"--since: expected an ISO 8601 date/time (2024-05-01, 2024-05-01T12:00:00+02:00) "
                    f"or an age (30m, 12h, 7d), got {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def check_output_path(output: Path) -> None:
+    """`-o` is a regular file (replaced) or a new name in an existing folder; anything else (a
+    symbolic link, FIFO, device, folder) is refused, not replaced by a regular file (exit 2)."""
+    try:
+        mode = os.lstat(output).st_mode
+    except FileNotFoundError:
+        if not output.parent.is_dir():
+            raise fail(f"-o {output}: no such folder {str(output.parent)!r}") from None
+        return
+    except OSError as exc:
+        raise fail(f"-o {output}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+            else "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise fail(f"-o {output}: is {kind}; export writes only to a regular file or a new path "
+               f"(it would replace this with a regular file)")
 
 
 @app.command()
@@ -271,6 +295,8 @@ def export(
 
     langs = parse_targets(lang) if lang else []
     since_at = parse_since(since) if since else None
+    if output is not None:
+        check_output_path(output)
     settings = _settings()
     store = open_store(settings)
     tmp: Path | None = None
@@ -279,7 +305,11 @@ def export(
         if output is not None:
             # write next to the target and rename at the end: a reader never sees half a file
             tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-            sink = tmp.open("w", encoding="utf-8")
+            try:
+                sink = tmp.open("x", encoding="utf-8")
+            except OSError as exc:
+                tmp = None
+                raise fail(f"-o {output}: cannot write there ({exc.strerror or exc})") from None
         else:
             sink = sys.stdout
         n = 0
@@ -332,7 +362,7 @@ def export(
 
 def worker_argv(settings: Settings, extra: list[str]) -> list[str]:
     """`celery worker` arguments: our defaults first, the user's after (Click: last one wins)."""
-    from worker.celery_app import QUEUES
+    from worker.queues import QUEUES
 
     argv = ["worker", "--queues", ",".join(QUEUES), "--pool", settings.worker_pool,
             "--loglevel", settings.log_level]
