@@ -198,3 +198,34 @@ def test_the_connection_guard_itself_refuses_an_outside_address(only_loopback: C
             s.connect(("169.254.169.254", 80))
     finally:
         s.close()
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackReceiver]:  # noqa: ANN001
+    """HTTPS on 127.0.0.1 with a self-signed certificate for hooks.example.test, which the
+    client trusts (SSL_CERT_FILE): what is checked is the name in the URL, not the address."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+                    "-out", str(cert), "-subj", "/CN=hooks.example.test",
+                    "-addext", "subjectAltName=DNS:hooks.example.test"], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    r = LoopbackReceiver(tls=context)
+    yield r
+    r.close()
+
+
+def test_https_goes_to_the_pinned_address_and_checks_the_certificate_against_the_urls_name(
+    tls_receiver: LoopbackReceiver, only_loopback: ConnectionLog
+) -> None:
+    resolver = StubResolver({"hooks.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
+    guard = UrlGuard(AddressPolicy.from_strings(["127.0.0.1/32"]), resolver)
+    answer = post(guard.check(f"https://hooks.example.test:{tls_receiver.port}/hook"), b"{}", {})
+    assert answer.status == 200 and tls_receiver.requests[0].headers["host"] == f"hooks.example.test:{tls_receiver.port}"
+    with pytest.raises(TransportError, match="(?i)certificate|hostname"):  # same address, a name the cert lacks
+        post(guard.check(f"https://other.example.test:{tls_receiver.port}/hook"), b"{}", {})
+    assert len(tls_receiver.requests) == 1 and set(only_loopback.addresses) == {"127.0.0.1"}

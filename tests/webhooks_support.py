@@ -34,8 +34,9 @@ class Reply:
 
 
 class LoopbackReceiver:
-    def __init__(self, respond: Callable[[int, Received], Reply] | None = None, port: int = 0):
+    def __init__(self, respond: Callable[[int, Received], Reply] | None = None, port: int = 0, tls: Any = None):
         self.respond = respond or (lambda n, r: Reply())
+        self.tls = tls  # an ssl.SSLContext (server side): serve HTTPS
         self.requests: list[Received] = []
         self.answered: list[tuple[Received, int]] = []  # requests whose answer was sent, with its status
         self.active = 0  # requests being answered now
@@ -46,7 +47,7 @@ class LoopbackReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://127.0.0.1:{self.port}"
 
     def up(self) -> None:
         receiver = self
@@ -86,6 +87,8 @@ class LoopbackReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def down(self) -> None:
