@@ -1,4 +1,4 @@
-"""`babelwire.json`: what a model in the store is and how to drive it (SPEC §3.7)."""
+"""`babelwire.json`: what a model in the store is and how to drive it (docs/contracts.md)."""
 
 from __future__ import annotations
 

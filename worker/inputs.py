@@ -40,7 +40,7 @@ class InputRecord:
 
 
 def read_inputs(path: str) -> Iterator[InputRecord]:
-    """Yield the records of INPUT (SPEC §3.4); errors are records too, never exceptions."""
+    """Yield the records of INPUT; errors are records too, never exceptions."""
     if path == "-":
         yield from _read_stream(sys.stdin, "<stdin>")
         return

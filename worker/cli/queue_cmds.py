@@ -1,4 +1,4 @@
-"""`babelwire enqueue / status / export / worker`: the service side of the CLI (SPEC §3.4).
+"""`babelwire enqueue / status / export / worker`: the service side of the CLI (docs/contracts.md).
 
 `enqueue` streams its input (a 1 GB JSONL is never in memory) through the submission service
 (`worker.submission`, shared with the API): records are validated and submitted in batches,
@@ -209,7 +209,7 @@ def _wait(store: Any, job_ids: list[str], timeout: float | None, show: bool) -> 
 @app.command()
 def status(
     job_id: Optional[str] = typer.Argument(None, help="A job id (default: counts of all jobs by status)"),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON (SPEC §3.4)"),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (docs/contracts.md)"),
 ) -> None:
     """One job's result, or the number of jobs in each status."""
     settings = _settings()
@@ -290,7 +290,7 @@ def export(
     lang: Optional[str] = typer.Option(None, "--lang", help="Only these languages' texts, e.g. de or de,fr"),
     since: Optional[str] = typer.Option(None, "--since", help="Jobs finished since: ISO date/time, or an age (12h, 7d)"),
 ) -> None:
-    """Finished jobs as JSON lines (SPEC §3.2), oldest first, streamed."""
+    """Finished jobs as JSON lines (one result each), oldest first, streamed."""
     import json
 
     langs = parse_targets(lang) if lang else []
