@@ -140,7 +140,7 @@ def _starts_sentence(paragraph: str, pos: int) -> bool:
 
 def _abbreviation_ends(text: str, word: re.Match[str] | None, floor: int, initials: bool) -> bool:
     """Whether `text` up to some end is "<known abbreviation>." followed by nothing but
-    punctuation and spaces, given `word`, the last word (`\w+`) before that end.
+    punctuation and spaces, given `word`, the last run of word characters before that end.
 
     A known abbreviation, or (if `initials`) a single capital letter, right before the stop.
     Only the last few characters of the word are read: a word longer than every
@@ -161,33 +161,32 @@ def _abbreviation_ends(text: str, word: re.Match[str] | None, floor: int, initia
     return token.casefold() in ABBREVIATIONS
 
 
-def _last_words(text: str):
-    """A function `pos -> the last \w+ match ending at or before pos`, for positions asked in
-    increasing order: the words are read once, whatever the number of questions."""
-    words = _WORD.finditer(text)
-    state: dict[str, re.Match[str] | None] = {"last": None, "next": next(words, None)}
+class _LastWord:
+    """The last run of word characters that ends at or before a position, for positions
+    asked in increasing order: the words are read once, whatever the number of questions."""
 
-    def before(pos: int) -> re.Match[str] | None:
-        nxt = state["next"]
-        while nxt is not None and nxt.end() <= pos:
-            state["last"], nxt = nxt, next(words, None)
-        state["next"] = nxt
-        return state["last"]
+    def __init__(self, text: str):
+        self._words = _WORD.finditer(text)
+        self._next = next(self._words, None)
+        self._last: re.Match[str] | None = None
 
-    return before
+    def before(self, pos: int) -> re.Match[str] | None:
+        while self._next is not None and self._next.end() <= pos:
+            self._last, self._next = self._next, next(self._words, None)
+        return self._last
 
 
 def _rule_breaks(paragraph: str, cjk: bool) -> list[int]:
     """Where the rule-based splitter breaks `paragraph`: offsets where a sentence starts."""
     pattern = _CJK_BREAK if cjk else _LATIN_BREAK
-    last_word = _last_words(paragraph)
+    last_word = _LastWord(paragraph)
     breaks: list[int] = []
     start = 0
     for m in pattern.finditer(paragraph):
         end = m.end()
         if end >= len(paragraph):
             break
-        if not _starts_sentence(paragraph, end) or _abbreviation_ends(paragraph, last_word(end), start, True):
+        if not _starts_sentence(paragraph, end) or _abbreviation_ends(paragraph, last_word.before(end), start, True):
             continue
         breaks.append(end)
         start = end
