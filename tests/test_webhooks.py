@@ -380,3 +380,32 @@ def test_the_api_exports_delivery_metrics_and_the_review_page_lists_an_articles_
     assert 'id="deliveries"' in page and "https://hooks.example.test/news" in page
     assert "https://cb.example.test/done" in page and "s3cret" not in page  # a query can hold a token
     assert "HTTP 503" in page and "delivery-dead" in page and "delivery-pending" in page
+
+
+def test_a_job_given_up_after_its_attempts_and_a_malformed_message_send_article_failed(store: Store) -> None:
+    Outbox(store).add_endpoint("https://hooks.example.test/a", ("article.failed",), new_secret())
+    valid = validate_article(ARTICLE)
+    job_id = store.submit([valid], "bulk")[0].job_id
+    store.running_lease_s = 0  # each earlier delivery of the message is over
+    for _ in range(2):
+        assert store.start_job(valid, job_id, "bulk", 2).proceed
+    assert not store.start_job(valid, job_id, "bulk", 2).proceed  # gave up
+    malformed = store.record_malformed("m-1", {"id": "site-7", "text": 42}, "live", "text: not a string")
+    assert store.record_malformed("m-1", {"id": "site-7", "text": 42}, "live", "text: not a string") == malformed
+    bodies = {json.loads(e.payload)["data"]["job_id"]: json.loads(e.payload) for e in events(store)}
+    assert set(bodies) == {job_id, malformed}  # once each, the redelivered malformed message adds none
+    assert "gave up after 2 attempts" in json.dumps(bodies[job_id]["data"]["result"])
+    assert bodies[malformed]["type"] == "article.failed" and bodies[malformed]["data"]["external_id"] == "site-7"
+
+
+def test_prune_removes_old_finished_events_only(store: Store, cli_in_process: Any, service_env: dict[str, str]) -> None:
+    outbox = Outbox(store)
+    outbox.add_endpoint("https://hooks.example.test/a", ("article.done",), new_secret())
+    finish(store)
+    finish(store, {**ARTICLE, "text": "Another story entirely. It ends."})
+    delivered, pending = outbox.deliveries()
+    outbox.delivered(delivered.id, 200)
+    assert outbox.prune(datetime.now(timezone.utc) - timedelta(hours=1)) == 0  # too young
+    out = cli_in_process(["webhooks", "prune", "--older-than", "2999-01-01"], service_env)
+    assert out.returncode == 0 and "1 events removed" in out.stdout  # the pending one stays
+    assert [d.id for d in outbox.deliveries()] == [pending.id] and len(events(store)) == 1

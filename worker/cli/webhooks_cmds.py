@@ -5,6 +5,7 @@
     webhooks remove ID
     webhooks deliveries [--failed] [--job ID] [--limit N] [--json]
     webhooks replay ID... | --since TIME
+    webhooks prune --older-than AGE
     webhooks dispatch [--once] [--metrics-port N]
 
 A URL `celery://QUEUE` is a result queue (worker/delivery/result_queue.py). A secret is
@@ -155,6 +156,15 @@ def replay(
     typer.echo(f"{count} deliveries queued again")
     if not count:
         raise typer.Exit(1)
+
+
+@webhooks_app.command("prune")
+def prune(
+    older_than: str = typer.Option("30d", "--older-than", help="Events older than this age (30m, 12h, 7d) or date"),
+) -> None:
+    """Delete old events that have nothing left to deliver (run from cron to bound the outbox)."""
+    removed = _outbox(_settings()).prune(parse_since(older_than))
+    typer.echo(f"{removed} events removed")
 
 
 @webhooks_app.command("dispatch")

@@ -266,6 +266,23 @@ class Outbox:
                         last_status=None, delivered_at=None)
             ).rowcount or 0)
 
+    def prune(self, before: datetime) -> int:
+        """Delete the events created before `before` that have nothing left to deliver, with
+        their deliveries. Returns how many events went."""
+        from sqlalchemy import delete
+
+        open_events = select(WebhookDeliveryRow.event_id).where(WebhookDeliveryRow.state == PENDING)
+        with self.store._write() as session:
+            ids = list(session.execute(
+                select(WebhookEventRow.id).where(WebhookEventRow.created_at < before,
+                                                 WebhookEventRow.id.not_in(open_events))
+            ).scalars())
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                session.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.event_id.in_(chunk)))
+                session.execute(delete(WebhookEventRow).where(WebhookEventRow.id.in_(chunk)))
+        return len(ids)
+
     def stats(self) -> DeliveryStats:
         with self.store._read() as session:
             by_state = {s: 0 for s in DELIVERY_STATES}
