@@ -73,7 +73,9 @@ class JobClaim(Protocol):
 class JobStore(Protocol):
     """What the task needs from the store (`worker.store.Store` provides it)."""
 
-    def start_job(self, article: Article, message_id: str, queue: str, max_attempts: int) -> JobClaim: ...
+    def start_job(
+        self, article: Article, message_id: str, queue: str, max_attempts: int, *, retries: int | None = None
+    ) -> JobClaim: ...
 
     def finish_job(self, job_id: str, result: Result) -> None: ...
 
@@ -237,7 +239,10 @@ def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **une
             raw = article if article is not None or len(args) != 1 else args[0]
             return _reject(context, message_id, raw, queue, exc)
 
-        claim = _with_store(context, message_id, lambda: context.store.start_job(valid, message_id, queue, MAX_ATTEMPTS))
+        # retries: a retry of this message (issued by a delivery that gave up) may take over the
+        # running job; another copy of the same delivery may not (never two runs at once)
+        claim = _with_store(context, message_id, lambda: context.store.start_job(
+            valid, message_id, queue, MAX_ATTEMPTS, retries=self.request.retries or 0))
         if not claim.proceed:
             log.info("job %s not processed by message %s: %s", claim.job_id, message_id, claim.reason)
             return {"job_id": claim.job_id, "status": claim.status, "skipped": claim.reason}

@@ -255,6 +255,19 @@ def test_a_second_delivery_of_a_running_job_does_not_run_in_parallel(store: Stor
     assert takeover.proceed and takeover.attempts == 2
 
 
+def test_a_retry_of_a_running_job_takes_it_over_and_a_copy_does_not(store: Store) -> None:
+    """A delivery that hit a transient fault left the job running and sent a retry (Celery
+    retries + 1): the retry runs; another copy of the first delivery still does not."""
+    a = article(1)
+    (sub,) = store.submit([a], "live")
+    assert store.start_job(a, sub.job_id, "live", max_attempts=5, retries=0).proceed
+    copy = store.start_job(a, sub.job_id, "live", max_attempts=5, retries=0)
+    assert not copy.proceed and "another delivery" in copy.reason
+    retry = store.start_job(a, sub.job_id, "live", max_attempts=5, retries=1)
+    assert retry.proceed and retry.attempts == 2
+    assert not store.start_job(a, sub.job_id, "live", max_attempts=5, retries=1).proceed
+
+
 def test_a_lookup_by_an_id_postgresql_cannot_store_finds_nothing(store: Store) -> None:
     """Issue 10 item 9: a NUL or an over-long id is no row, not a database error."""
     assert store.job("a\0b") is None and store.result("a\0b") is None

@@ -193,13 +193,20 @@ class JobWrites(Database):
 
     # --- worker side -----------------------------------------------------------------------
 
-    def start_job(self, article: Article, message_id: str, queue: str, max_attempts: int) -> JobStart:
+    def start_job(
+        self, article: Article, message_id: str, queue: str, max_attempts: int, *, retries: int | None = None
+    ) -> JobStart:
         """Claim the article's job for the message `message_id` (a Celery task id).
 
         Creates the rows when the message did not come through `submit` (a news site calling
         `send_task`): the job then takes the message's id. Marks the job running and counts the
         attempt; past `max_attempts` (the worker died on it again and again) it fails for good.
-        A job already running under a live lease is not run a second time in parallel.
+
+        A job already running under a live lease is not run a second time in parallel: the
+        delivery is dropped. `retries` (the message's Celery retry count) tells a retry apart
+        from a copy: a delivery that gave up with a retry had started the job at most
+        `retries` times, so a delivery with `retries >= attempts` comes after every start and
+        takes the job over.
         """
         now = utcnow()
         with self._write() as session:
@@ -224,7 +231,9 @@ class JobWrites(Database):
                 return JobStart(job.id, False, job.status, job.attempts, f"already {job.status}")
             if job.id != message_id and job.sent_at is not None:
                 return JobStart(job.id, False, job.status, job.attempts, f"duplicate of job {job.id}")
-            if job.status == RUNNING and job.updated_at > now - timedelta(seconds=self.running_lease_s):
+            superseding_retry = retries is not None and retries >= job.attempts
+            if (job.status == RUNNING and not superseding_retry
+                    and job.updated_at > now - timedelta(seconds=self.running_lease_s)):
                 return JobStart(job.id, False, job.status, job.attempts,
                                 f"running since {job.started_at:%H:%M:%S} (another delivery is at work)")
             if job.attempts >= max_attempts:
