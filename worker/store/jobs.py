@@ -15,8 +15,9 @@ left unsent (and is sent by the next submission of the same article), never half
 One run at a time: a job is processed by the message that carries its id (`task_id == job.id`),
 or by any message for its article when no message was ever sent for it. A delivery of a job
 that is `running` and was started (or renewed) less than `running_lease_s` ago is dropped:
-the first delivery is still at work (a worker that died leaves the job stale, and the next
-delivery after the lease takes it over).
+the first delivery is still at work (the broker redelivers a message of a worker that died
+only after its visibility timeout, past the lease). A Celery retry of the message (a
+higher retry count) takes the job over at once.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from worker.store.schema import (
 )
 
 IN_CHUNK = 500  # ids per IN (...) clause; well under SQLite's variable limit
-DEFAULT_RUNNING_LEASE_S = 360.0  # the default task hard time limit
+DEFAULT_RUNNING_LEASE_S = 30.0  # half the default visibility timeout (see Store)
 
 
 @dataclass(frozen=True)
