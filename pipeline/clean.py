@@ -727,10 +727,12 @@ def classify_blocks(
                 verdicts.append((GOOD, None))
             else:  # outside the story, or one line of a box of widget lines (a newsletter box)
                 verdicts.append((SHORT, "short line outside the story"))
-        elif good_ahead[i] and j.words <= SHORT_WORDS and (first < i or (structured and j.block.kind == HEADING)):
+        elif (good_ahead[i] and j.words <= SHORT_WORDS and j.block.kind != ITEM
+              and (first < i or (structured and j.block.kind == HEADING))):
             verdicts.append((HEADING, None))
-        elif first < i < last and j.words >= MISSING_STOP_WORDS:
-            verdicts.append((GOOD, None))  # a story paragraph that lost its full stop
+        elif first < i < last and (j.words >= MISSING_STOP_WORDS or j.block.kind == ITEM):
+            # a story paragraph that lost its full stop, or an item of a list inside the story
+            verdicts.append((GOOD, None))
         else:
             verdicts.append((BAD, "short line outside the story"))
     if not goods:
@@ -791,6 +793,9 @@ EXTRACTED_REPEATS = False  # repeated paragraphs on a page are mostly the page's
 
 
 def _classify_extracted(blocks: list[Block], title: str | None) -> list[tuple[str, str | None]]:
+    if not any(ends_sentence(b.text) and word_count(b.text) >= 3 for b in blocks):
+        # not one sentence: a navigation bar or a footer the extractor fell back on, no article
+        return [(BAD, "no prose on the page")] * len(blocks)
     verdicts: list[tuple[str, str | None]] = []
     for block in blocks:
         reason = classify_paragraph(block.text, title, shapes=False)
@@ -852,9 +857,15 @@ def clean_blocks(
     )
 
 
+_BULLET = re.compile(r"^(?:[-•*▪◦‣–]|\d{1,2}[.)])\s+(?=\S)")  # a list item in plain text
+
+
 def clean_article(title: str | None, text: str, lang: str | None = None) -> Cleaned:
     """Strip page chrome from a plain-text article and repair its punctuation (module docstring)."""
-    blocks = [Block(PARAGRAPH, p) for p in split_paragraphs(normalize_text(text))]
+    blocks = []
+    for paragraph in split_paragraphs(normalize_text(text)):
+        bullet = _BULLET.match(paragraph)
+        blocks.append(Block(ITEM, paragraph[bullet.end():]) if bullet else Block(PARAGRAPH, paragraph))
     return clean_blocks(title, blocks, lang=lang)
 
 

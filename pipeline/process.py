@@ -114,7 +114,10 @@ def process_batch(
         if prepared.cleaned.title:
             result.title[prepared.lang] = prepared.cleaned.title
         if not prepared.sentences:
-            result.status, result.errors["text"] = FAILED, "no sentences left after cleaning"
+            if article.html is not None:
+                result.status, result.errors["html"] = FAILED, "no article text found in the page"
+            else:
+                result.status, result.errors["text"] = FAILED, "no sentences left after cleaning"
         works.append(_Work(prepared, result))
 
     live = [w for w in works if w.result.status != FAILED]
