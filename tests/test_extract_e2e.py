@@ -1,0 +1,57 @@
+"""HTML end to end: `POST /v1/articles` with `html` (a real article page) → Redis → a real
+`babelwire worker` with the toy models → a done job whose summary and title hold no markup,
+and the article's stored body (the review data) is the extracted story with its structure."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from tests.api_server import ApiServerFactory, api_servers, wait_finished  # noqa: F401  (fixture)
+from tests.conftest import WorkerFactory
+from tests.test_extract import REAL_PAGES, TRUTH, assert_no_markup
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_post_html_gives_a_done_job_with_a_clean_summary(
+    service_env: dict[str, str], toy_models_dir: Path, workers: WorkerFactory, api_servers: ApiServerFactory,
+) -> None:
+    env = {**service_env, "BABELWIRE_MODELS_DIR": str(toy_models_dir), "BABELWIRE_TARGETS": "qaa",
+           "BABELWIRE_TRANSLATION_MEMORY": "false"}
+    path = REAL_PAGES[0]  # an English story (a pv-magazine page)
+    page = gzip.open(path, "rt", encoding="utf8").read()
+    workers.start(env, "--pool", "solo")
+    server = api_servers.start(env)
+    with server.client() as client:
+        response = client.post("/v1/articles", json={"id": "page-1", "html": page})
+        assert response.status_code == 202, response.text
+        job_id = response.json()["jobs"][0]["job_id"]
+        job = wait_finished(client, job_id)
+        result = job["result"]
+        assert job["status"] == "done" and result["status"] == "done", job
+        assert result["source_lang"] == "en" and result["errors"] == {}
+        assert result["summary"]["en"] and result["summary"]["qaa"] and result["title"]["en"]
+        assert_no_markup(job, "job")
+
+        article = client.get("/v1/articles/page-1").json()
+        body = article["cleaned_text"]
+        opening = " ".join(TRUTH[path.name.split(".")[0]]["articleBody"].split()[:8])
+        assert opening in " ".join(body.split())
+        assert_no_markup(article, "article")
+
+        # the same page again is the same job
+        again = client.post("/v1/articles", json={"id": "page-1", "html": page}).json()
+        assert again["duplicates"] == 1 and again["jobs"][0]["job_id"] == job_id
+        # pasted into text, the page is held to the text limit as sent; a CMS body fits and is read as HTML
+        too_big = client.post("/v1/articles", json={"text": page})
+        assert too_big.status_code == 422 and "text" in too_big.text and "100,000" in too_big.text
+        fragment = "".join(f"<p>{p}</p>" for p in body.split("\n\n") if not p.startswith("## "))
+        pasted = client.post("/v1/articles", json={"id": "page-2", "text": fragment}).json()
+        pasted_job = wait_finished(client, pasted["jobs"][0]["job_id"])
+        assert pasted_job["status"] == "done" and pasted_job["result"]["summary"]["en"]
+        assert_no_markup(pasted_job, "pasted job")
+
+        both = client.post("/v1/articles", json={"html": page, "text": "A story."})
+        assert both.status_code == 422 and "html" in both.text
