@@ -37,7 +37,7 @@ def _outbox(settings: Any) -> Any:
     return Outbox(open_store(settings))
 
 
-def _check_endpoint_url(url: str, settings: Any) -> str:
+def _check_endpoint_url(url: str) -> str:
     """A URL the dispatcher can call: http(s) with a host, or celery://QUEUE. Addresses are
     checked at every delivery (DNS can change), not here."""
     from urllib.parse import urlsplit
@@ -70,7 +70,7 @@ def add(
     from worker.delivery.signing import check_secret, new_secret
 
     settings = _settings()
-    url = _check_endpoint_url(url.strip(), settings)
+    url = _check_endpoint_url(url.strip())
     try:
         types = parse_event_types(events)
         if secret_env:

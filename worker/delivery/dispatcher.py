@@ -32,6 +32,7 @@ from worker.delivery.exceptions import DeliveryError, UnsafeURLError
 from worker.delivery.outbox import Claimed, Outbox
 from worker.delivery.signing import signed_headers
 from worker.delivery.ssrf import AddressPolicy, AllowRule, HttpLimits, UrlGuard, parse_allowlist, post
+from worker.store.schema import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -140,32 +141,29 @@ class Dispatcher:
     def deliver(self, claimed: Claimed) -> None:
         """Attempt it and record the outcome (a crash before recording: the lease runs out)."""
         attempt = self.attempt(claimed)
+        outcome, error, retry_at = attempt.outcome, attempt.error or "failed", None
+        if outcome == FAILED:
+            now = utcnow()
+            if now - claimed.created_at < timedelta(seconds=self.options.retry_for_s):
+                delay = retry_delay(claimed.attempt, self.options.retry_base_s, self.options.retry_max_s)
+                retry_at = now + timedelta(seconds=delay)
+            else:
+                outcome, error = DEAD, f"{error} (gave up after {claimed.attempt} attempts)"
         where = _where(claimed.target)
         extra = {"delivery_id": claimed.delivery_id, "event_id": claimed.event_id, "target": where,
-                 "attempt": claimed.attempt, "outcome": attempt.outcome}
+                 "attempt": claimed.attempt, "outcome": outcome}
         try:
-            if attempt.outcome == DELIVERED:
+            if outcome == DELIVERED:
                 self.outbox.delivered(claimed.delivery_id, attempt.status)
                 log.info("webhook delivered to %s", where, extra=extra)
             else:
-                retry_at = None
-                error = attempt.error or "failed"
-                if attempt.outcome == FAILED:
-                    from worker.store.schema import utcnow
-
-                    now = utcnow()
-                    if now - claimed.created_at < timedelta(seconds=self.options.retry_for_s):
-                        delay = retry_delay(claimed.attempt, self.options.retry_base_s, self.options.retry_max_s)
-                        retry_at = now + timedelta(seconds=delay)
-                    else:
-                        error = f"{error} (gave up after {claimed.attempt} attempts)"
                 self.outbox.failed(claimed.delivery_id, error, attempt.status, retry_at)
-                log.log(logging.INFO if retry_at else logging.WARNING, "webhook to %s %s: %s", where,
-                        "failed" if retry_at else "dead", error, extra=extra)
+                log.log(logging.INFO if outcome == FAILED else logging.WARNING, "webhook to %s %s: %s", where,
+                        outcome, error, extra=extra)
         except Exception as exc:  # could not record it: the lease runs out and it is tried again
             log.warning("webhooks: cannot record delivery %s: %s: %s", claimed.delivery_id, type(exc).__name__, exc)
             return
-        self.on_outcome(attempt.outcome if attempt.outcome != FAILED or retry_at else DEAD)
+        self.on_outcome(outcome)
 
     def attempt(self, claimed: Claimed) -> Attempt:
         """One attempt; never raises."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker.delivery.events import EVENT_FOR_STATUS, event_body, new_event_id
@@ -215,7 +215,10 @@ class Outbox:
         """Record a failed attempt: due again at `retry_at`, or dead when None."""
         now = utcnow()
         values: dict[str, Any] = {"last_status": status, "last_error": error[:MAX_ERROR_CHARS]}
-        values.update(next_attempt_at=retry_at) if retry_at is not None else values.update(state=DEAD, next_attempt_at=now)
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        else:
+            values.update(state=DEAD, next_attempt_at=now)
         with self.store._write() as session:
             session.execute(
                 update(WebhookDeliveryRow)
@@ -257,8 +260,6 @@ class Outbox:
                 select(WebhookEventRow.id).where(WebhookEventRow.created_at >= since)))
         if not conditions:
             return 0
-        from sqlalchemy import or_
-
         with self.store._write() as session:
             return int(session.execute(
                 update(WebhookDeliveryRow).where(or_(*conditions))
@@ -269,8 +270,6 @@ class Outbox:
     def prune(self, before: datetime) -> int:
         """Delete the events created before `before` that have nothing left to deliver, with
         their deliveries. Returns how many events went."""
-        from sqlalchemy import delete
-
         open_events = select(WebhookDeliveryRow.event_id).where(WebhookDeliveryRow.state == PENDING)
         with self.store._write() as session:
             ids = list(session.execute(
