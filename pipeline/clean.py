@@ -79,6 +79,7 @@ class Cleaned:
 
 
 SHORT_LINE_MAX_WORDS = 30  # chrome rules that read vocabulary only look at lines this short
+CONTACT_MAX_CHARS = 300  # a contact header is a line, not a paragraph
 CAPTION_MAX_WORDS = 60  # a longer paragraph ending in a credit is story with a credit attached
 
 
@@ -305,6 +306,8 @@ def _is_caption(p: str) -> bool:
 
 def _is_contact(p: str) -> bool:
     """Hotline / phone / e-mail lines: once contact details and labels are gone, ≤ 3 words are left."""
+    if len(p) > CONTACT_MAX_CHARS or not ("@" in p or any(ch.isdigit() for ch in p)):
+        return False  # (and the e-mail pattern never scans a long run of letters: it is quadratic there)
     p = _DATE_TIME.sub(" ", p)  # "12.03.2024, 10:34" is not a phone number
     if not _CONTACT_VALUE.search(p):
         return False

@@ -122,7 +122,9 @@ def decode_html(data: bytes) -> str:
 # Markup scrubbing and the linear fallback
 # --------------------------------------------------------------------------------------
 
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>|<!--.*?-->|<![A-Za-z][^<>]{0,200}>", re.DOTALL)
+# every repetition bounded: on text full of "<!--" or "<a" with nothing closing them, each
+# match attempt reads a bounded stretch, so scrubbing stays linear
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>|<!--.{0,2000}?-->|<![A-Za-z][^<>]{0,200}>", re.DOTALL)
 
 
 def scrub_markup(text: str) -> str:
