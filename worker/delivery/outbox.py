@@ -176,6 +176,10 @@ class Outbox:
         if limit <= 0:
             return []
         now = utcnow()
+        due = (WebhookDeliveryRow.state == PENDING) & (WebhookDeliveryRow.next_attempt_at <= now)
+        with self.store._read() as session:  # an idle poll takes no write lock (SQLite has one)
+            if session.execute(select(WebhookDeliveryRow.id).where(due).limit(1)).first() is None:
+                return []
         with self.store._write() as session:
             ids = list(session.execute(
                 select(WebhookDeliveryRow.id)
