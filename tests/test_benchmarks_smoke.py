@@ -18,6 +18,7 @@ import pytest
 
 from benchmarks.__main__ import FIGURES
 from benchmarks.common import ROOT
+from tests.conftest import redis_host
 
 RESULT_LINE = re.compile(r"^RESULT (\S+) (\S+) (\S+)$")
 
@@ -25,6 +26,7 @@ RESULT_LINE = re.compile(r"^RESULT (\S+) (\S+) (\S+)$")
 @pytest.mark.slow
 def test_every_figure_prints_a_result_line(tmp_path, toy_models_dir):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BABELWIRE_", "HF_"))}
+    env["BABELWIRE_BENCH_REDIS"] = redis_host()  # the session's Redis (the machine's, or its own)
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--tiny", "--workdir", str(tmp_path)],
         env=env, capture_output=True, text=True, cwd=ROOT, timeout=900,
