@@ -796,8 +796,10 @@ EXTRACTED_REPEATS = False  # repeated paragraphs on a page are mostly the page's
 
 
 def _classify_extracted(blocks: list[Block], title: str | None) -> list[tuple[str, str | None]]:
-    if not any(ends_sentence(b.text) and word_count(b.text) >= 3 for b in blocks):
-        # not one sentence: a navigation bar or a footer the extractor fell back on, no article
+    if (not any(ends_sentence(b.text) and word_count(b.text) >= 3 for b in blocks)
+            and sum(word_count(b.text) for b in blocks) < 2 * SHORT_WORDS):
+        # not one sentence and a few words: a navigation bar or a footer the extractor fell back
+        # on, no article (a calendar or a table of results has no sentence either, but many lines)
         return [(BAD, "no prose on the page")] * len(blocks)
     verdicts: list[tuple[str, str | None]] = []
     for block in blocks:
