@@ -5,7 +5,9 @@ and the article's stored body (the review data) is the extracted story with its 
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +18,8 @@ from tests.test_extract import REAL_PAGES, TRUTH, assert_no_markup
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_post_html_gives_a_done_job_with_a_clean_summary(
-    service_env: dict[str, str], toy_models_dir: Path, workers: WorkerFactory, api_servers: ApiServerFactory,
+    tmp_path: Path, service_env: dict[str, str], toy_models_dir: Path, workers: WorkerFactory,
+    api_servers: ApiServerFactory, cli: Any,
 ) -> None:
     env = {**service_env, "BABELWIRE_MODELS_DIR": str(toy_models_dir), "BABELWIRE_TARGETS": "qaa",
            "BABELWIRE_TRANSLATION_MEMORY": "false"}
@@ -55,3 +58,14 @@ def test_post_html_gives_a_done_job_with_a_clean_summary(
 
         both = client.post("/v1/articles", json={"html": page, "text": "A story."})
         assert both.status_code == 422 and "html" in both.text
+
+    # enqueue: a folder of .html pages (one of them the page already done: a duplicate)
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "a.html").write_bytes(gzip.open(path).read())
+    (folder / "b.htm").write_bytes(gzip.open(REAL_PAGES[1]).read())
+    run = cli(["enqueue", str(folder), "--to", "qaa", "--wait", "--timeout", "120", "--json"], env)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["accepted"] == 1 and report["duplicates"] == 1 and report["rejected"] == []
+    assert report["failed"] == 0 and report["done"] + report["partial"] == 2
