@@ -29,6 +29,7 @@ FIGURES = {
     "memory_hit_rate": "translation_memory_hit_rate",
     "glossary_overhead": "glossary_throughput_ratio",
     "webhook_overhead": "webhook_dead_receiver_throughput_ratio",
+    "segmentation_scaling": "segmentation_scaling_ratio_8x",
 }
 
 

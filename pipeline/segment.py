@@ -264,14 +264,17 @@ def _ends_in_title(text: str) -> bool | None:
 
 
 def _pysbd_split(paragraph: str, lang: str) -> list[str]:
-    parts: list[str] = []
+    # Segments, each a list of pieces joined once at the end (a segment may run across many
+    # windows: joining as it grows would copy it once per window).
+    pieces: list[list[str]] = []
     glue_next: str | None = None
     for window, joiner in _pysbd_windows(paragraph):
         window_parts = _pysbd_window_split(window.strip(), lang)
-        if glue_next is not None and parts and window_parts:
-            parts[-1] = parts[-1] + glue_next + window_parts.pop(0)
-        parts.extend(window_parts)
+        if glue_next is not None and pieces and window_parts:
+            pieces[-1] += [glue_next, window_parts.pop(0)]
+        pieces.extend([part] for part in window_parts)
         glue_next = joiner
+    parts = ["".join(segment_pieces) for segment_pieces in pieces]
     # pysbd knows initials ("U.S."), but not every title before a name ("Sr. García"). Each
     # sentence is built as a list of parts and joined once, and whether it ends in a title is
     # carried along, so a long run of joins stays linear.
