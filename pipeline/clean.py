@@ -74,13 +74,29 @@ class Cleaned:
     def document(self) -> str:
         """The body with its structure, in light Markdown: `## ` subheadings, `> ` quotes,
         `- ` list items, blank lines between blocks. What the review page shows."""
-        marks = {HEADING: "## ", QUOTE: "> ", ITEM: "- "}
-        return "\n\n".join(marks.get(b.kind, "") + b.text for b in self.blocks)
+        return "\n\n".join(_MARKS.get(b.kind, "") + b.text for b in self.blocks)
 
 
 SHORT_LINE_MAX_WORDS = 30  # chrome rules that read vocabulary only look at lines this short
 CONTACT_MAX_CHARS = 300  # a contact header is a line, not a paragraph
 CAPTION_MAX_WORDS = 60  # a longer paragraph ending in a credit is story with a credit attached
+
+
+_MARKS = {HEADING: "## ", QUOTE: "> ", ITEM: "- "}
+
+
+def document_blocks(document: str | None) -> list[Block]:
+    """The blocks of a stored body (`Cleaned.document`, light Markdown) again, for showing it
+    with its structure; a body stored before structure was kept reads as paragraphs."""
+    blocks = []
+    for part in (document or "").split("\n\n"):
+        part = part.strip()
+        if not part:
+            continue
+        kind = next((k for k, mark in _MARKS.items() if part.startswith(mark)), PARAGRAPH)
+        text = part[len(_MARKS[kind]):] if kind != PARAGRAPH else part
+        blocks.append(Block(kind, " ".join(text.split())))
+    return blocks
 
 
 # --------------------------------------------------------------------------------------

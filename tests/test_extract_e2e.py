@@ -59,6 +59,24 @@ def test_post_html_gives_a_done_job_with_a_clean_summary(
         both = client.post("/v1/articles", json={"html": page, "text": "A story."})
         assert both.status_code == 422 and "html" in both.text
 
+    # the review page shows the body with its structure: the subheading as a heading, the quote
+    # and the list as such, and never a Markdown mark or a tag as text
+    structured = ("<html><head><title>Port strike ends</title></head><body><article><h1>Port strike ends</h1>"
+                  "<p>Dockworkers voted on Wednesday to end a week-long strike that had stranded thousands of "
+                  "containers, the union said after the vote.</p><h2>Backlog to take ten days</h2>"
+                  "<blockquote><p>This is a fair agreement for the members of the union, said its secretary.</p>"
+                  "</blockquote><ul><li>Wages rise by six percent this year.</li><li>Night bonuses rise too.</li></ul>"
+                  "<p>Operators will run extra shifts over the weekend to clear the backlog, the port said.</p>"
+                  "</article></body></html>")
+    with server.client() as client:
+        posted = client.post("/v1/articles", json={"id": "page-3", "html": structured, "lang": "en"}).json()
+        assert wait_finished(client, posted["jobs"][0]["job_id"])["status"] == "done"
+        review = client.get("/articles/page-3")
+    assert review.status_code == 200, review.text[:500]
+    assert "<h3>Backlog to take ten days</h3>" in review.text
+    assert "<blockquote>This is a fair agreement" in review.text and "<li>Night bonuses rise too.</li>" in review.text
+    assert "## " not in review.text and "&lt;" not in review.text
+
     # enqueue: a folder of .html pages (one of them the page already done: a duplicate)
     folder = tmp_path / "pages"
     folder.mkdir()

@@ -19,6 +19,7 @@ from worker.api.dependencies import (
     require_reviewer,
     token_matches,
 )
+from pipeline.clean import document_blocks
 from worker.store import STATUSES
 
 router = APIRouter(include_in_schema=False)
@@ -94,12 +95,15 @@ def article_page(article_id: str, services: ApiServices = Depends(get_services),
     article, job = found[0]
     result = store.result(job.id)
     columns, general_errors = language_columns(result, list((job.options or {}).get("targets") or []))
-    paragraphs = [p.strip() for p in (article.cleaned_text or "").split("\n") if p.strip()]
+    paragraphs = document_blocks(article.cleaned_text)  # the body with its subheadings, quotes, lists
+    # what the page said of itself (HTML articles), where the store keeps it
+    extracted = {k: v for k, v in (getattr(article, "extracted", None) or {}).items() if k != "method"}
     from worker.delivery.outbox import Outbox
 
     deliveries = Outbox(store).deliveries(job_id=job.id, limit=20)  # webhooks: where the result went
     return html_page(services, "article.html", article=article, job=job, result=result, columns=columns,
                      general_errors=general_errors, paragraphs=paragraphs, href=_safe_href(article.url),
+                     extracted=extracted, canonical_href=_safe_href(extracted.get("url")),
                      others=[a.key for a, _ in found[1:]], quote=quote, deliveries=deliveries)
 
 
