@@ -74,7 +74,8 @@ class JobStore(Protocol):
     """What the task needs from the store (`worker.store.Store` provides it)."""
 
     def start_job(
-        self, article: Article, message_id: str, queue: str, max_attempts: int, *, retries: int | None = None
+        self, article: Article, message_id: str, queue: str, max_attempts: int, *,
+        retries: int | None = None, redelivered: bool = False,
     ) -> JobClaim: ...
 
     def finish_job(self, job_id: str, result: Result) -> None: ...
@@ -239,10 +240,12 @@ def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **une
             raw = article if article is not None or len(args) != 1 else args[0]
             return _reject(context, message_id, raw, queue, exc)
 
-        # retries: a retry of this message (issued by a delivery that gave up) may take over the
-        # running job; another copy of the same delivery may not (never two runs at once)
+        # A running job is taken over only by a retry of this message (its delivery gave up)
+        # or a redelivery (the broker gave the message back: its worker is gone); another
+        # copy of the message is dropped (never two runs at once)
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         claim = _with_store(context, message_id, lambda: context.store.start_job(
-            valid, message_id, queue, MAX_ATTEMPTS, retries=self.request.retries or 0))
+            valid, message_id, queue, MAX_ATTEMPTS, retries=self.request.retries or 0, redelivered=redelivered))
         if not claim.proceed:
             log.info("job %s not processed by message %s: %s", claim.job_id, message_id, claim.reason)
             return {"job_id": claim.job_id, "status": claim.status, "skipped": claim.reason}

@@ -266,6 +266,9 @@ def test_a_retry_of_a_running_job_takes_it_over_and_a_copy_does_not(store: Store
     retry = store.start_job(a, sub.job_id, "live", max_attempts=5, retries=1)
     assert retry.proceed and retry.attempts == 2
     assert not store.start_job(a, sub.job_id, "live", max_attempts=5, retries=1).proceed
+    # the broker gave the message back (its pool process was killed): it takes the job over
+    restored = store.start_job(a, sub.job_id, "live", max_attempts=5, retries=1, redelivered=True)
+    assert restored.proceed and restored.attempts == 3
 
 
 def test_a_lookup_by_an_id_postgresql_cannot_store_finds_nothing(store: Store) -> None:

@@ -13,11 +13,12 @@ of them sees `sent_at` empty. A publish that fails rolls the transaction back, s
 left unsent (and is sent by the next submission of the same article), never half-sent.
 
 One run at a time: a job is processed by the message that carries its id (`task_id == job.id`),
-or by any message for its article when no message was ever sent for it. A delivery of a job
-that is `running` and was started (or renewed) less than `running_lease_s` ago is dropped:
-the first delivery is still at work (the broker redelivers a message of a worker that died
-only after its visibility timeout, past the lease). A Celery retry of the message (a
-higher retry count) takes the job over at once.
+or by any message for its article when no message was ever sent for it. While a job is
+`running` and younger than `running_lease_s` (the hard time limit: no run outlives it), only
+a delivery that supersedes the running one takes it over — a redelivery (the broker gave the
+message back because its worker died or its pool process was killed) or a Celery retry of
+the message (the running delivery gave up with a retry). Any other copy of the message (a
+duplicate publish) is dropped.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from worker.store.schema import (
 )
 
 IN_CHUNK = 500  # ids per IN (...) clause; well under SQLite's variable limit
-DEFAULT_RUNNING_LEASE_S = 30.0  # half the default visibility timeout (see Store)
+DEFAULT_RUNNING_LEASE_S = 360.0  # the default hard time limit
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,8 @@ class JobWrites(Database):
     # --- worker side -----------------------------------------------------------------------
 
     def start_job(
-        self, article: Article, message_id: str, queue: str, max_attempts: int, *, retries: int | None = None
+        self, article: Article, message_id: str, queue: str, max_attempts: int, *,
+        retries: int | None = None, redelivered: bool = False,
     ) -> JobStart:
         """Claim the article's job for the message `message_id` (a Celery task id).
 
@@ -204,10 +206,10 @@ class JobWrites(Database):
         attempt; past `max_attempts` (the worker died on it again and again) it fails for good.
 
         A job already running under a live lease is not run a second time in parallel: the
-        delivery is dropped. `retries` (the message's Celery retry count) tells a retry apart
-        from a copy: a delivery that gave up with a retry had started the job at most
-        `retries` times, so a delivery with `retries >= attempts` comes after every start and
-        takes the job over.
+        delivery is dropped unless it supersedes the running one — `redelivered` (the broker
+        restored the message: its holder is gone) or a retry (`retries`, the message's Celery
+        retry count: a delivery that gave up with a retry had started the job at most
+        `retries` times, so one with `retries >= attempts` comes after every start).
         """
         now = utcnow()
         with self._write() as session:
@@ -232,8 +234,8 @@ class JobWrites(Database):
                 return JobStart(job.id, False, job.status, job.attempts, f"already {job.status}")
             if job.id != message_id and job.sent_at is not None:
                 return JobStart(job.id, False, job.status, job.attempts, f"duplicate of job {job.id}")
-            superseding_retry = retries is not None and retries >= job.attempts
-            if (job.status == RUNNING and not superseding_retry
+            supersedes = redelivered or (retries is not None and retries >= job.attempts)
+            if (job.status == RUNNING and not supersedes
                     and job.updated_at > now - timedelta(seconds=self.running_lease_s)):
                 return JobStart(job.id, False, job.status, job.attempts,
                                 f"running since {job.started_at:%H:%M:%S} (another delivery is at work)")
