@@ -42,25 +42,22 @@ from worker.store.schema import (
 class Store(JobWrites, ResultReads, GlossaryStore):
     """All SQL the service runs. One per process (after a fork, open a new one).
 
-    `running_lease_s`: for how long after a job was started (or renewed) another copy of the
-    same delivery is taken for a duplicate and dropped. The broker hands a message out again
-    only after its visibility timeout (and a hard time limit ends any run), so half the
-    smaller of the two is safely inside one run. Default: from the settings."""
+    `running_lease_s`: how long a running job belongs to the delivery that started it (or last
+    renewed it) — the task's hard time limit: past it, that run is certainly over (Celery
+    killed it). Default: `BABELWIRE_TASK_TIME_LIMIT` from the settings."""
 
     def __init__(self, url: str, *, echo: bool = False, running_lease_s: float | None = None):
         super().__init__(url, echo=echo)
-        self.running_lease_s = running_lease_s if running_lease_s is not None else _default_running_lease()
+        self.running_lease_s = running_lease_s if running_lease_s is not None else _hard_time_limit()
 
 
-def _default_running_lease() -> float:
+def _hard_time_limit() -> float:
     from worker.config import get_settings
 
     try:
-        settings = get_settings()
+        return float(get_settings().task_time_limit)
     except Exception:  # a bad setting is reported by whoever reads the settings for real
         return DEFAULT_RUNNING_LEASE_S
-    visibility = getattr(settings, "broker_visibility_timeout", 0) or settings.task_time_limit
-    return min(settings.task_time_limit, visibility) / 2
 
 
 __all__ = [
