@@ -73,8 +73,15 @@ class Cleaned:
     @property
     def document(self) -> str:
         """The body with its structure, in light Markdown: `## ` subheadings, `> ` quotes,
-        `- ` list items, blank lines between blocks. What the review page shows."""
-        return "\n\n".join(_MARKS.get(b.kind, "") + b.text for b in self.blocks)
+        `- ` list items, blank lines between blocks; for HTML, the page's metadata first as
+        front matter (`---` / `key: value` lines / `---`). What is stored and the review page
+        shows: the store keeps the metadata with the body, no column of its own."""
+        body = "\n\n".join(_MARKS.get(b.kind, "") + b.text for b in self.blocks)
+        meta = self.extracted.metadata() if self.extracted is not None else {}
+        if not meta:
+            return body
+        front = "\n".join(f"{key}: {' '.join(value.split())}" for key, value in meta.items())
+        return f"{FRONT_MATTER}\n{front}\n{FRONT_MATTER}\n\n{body}"
 
 
 SHORT_LINE_MAX_WORDS = 30  # chrome rules that read vocabulary only look at lines this short
@@ -85,18 +92,30 @@ CAPTION_MAX_WORDS = 60  # a longer paragraph ending in a credit is story with a 
 _MARKS = {HEADING: "## ", QUOTE: "> ", ITEM: "- "}
 
 
-def document_blocks(document: str | None) -> list[Block]:
-    """The blocks of a stored body (`Cleaned.document`, light Markdown) again, for showing it
-    with its structure; a body stored before structure was kept reads as paragraphs."""
+FRONT_MATTER = "---"
+_META_KEYS = frozenset(("title", "author", "date", "url", "site", "lang", "description", "method"))
+
+
+def read_document(document: str | None) -> tuple[dict[str, str], list[Block]]:
+    """A stored body (`Cleaned.document`) read back: its metadata and its blocks, for showing
+    it with its structure; a body stored before either was kept reads as paragraphs."""
+    document = document or ""
+    meta: dict[str, str] = {}
+    if document.startswith(FRONT_MATTER + "\n"):
+        head, sep, rest = document[len(FRONT_MATTER) + 1:].partition(f"\n{FRONT_MATTER}\n")
+        pairs = [line.partition(": ") for line in head.split("\n")]
+        if sep and all(key in _META_KEYS and colon for key, colon, _ in pairs):
+            meta = {key: value for key, _, value in pairs}
+            document = rest
     blocks = []
-    for part in (document or "").split("\n\n"):
+    for part in document.split("\n\n"):
         part = part.strip()
         if not part:
             continue
         kind = next((k for k, mark in _MARKS.items() if part.startswith(mark)), PARAGRAPH)
         text = part[len(_MARKS[kind]):] if kind != PARAGRAPH else part
         blocks.append(Block(kind, " ".join(text.split())))
-    return blocks
+    return meta, blocks
 
 
 # --------------------------------------------------------------------------------------

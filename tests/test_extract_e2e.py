@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.api_server import ApiServerFactory, api_servers, wait_finished  # noqa: F401  (fixture)
+from pipeline.clean import read_document
 from tests.conftest import WorkerFactory
 from tests.test_extract import REAL_PAGES, TRUTH, assert_no_markup
 
@@ -50,7 +51,9 @@ def test_post_html_gives_a_done_job_with_a_clean_summary(
         # pasted into text, the page is held to the text limit as sent; a CMS body fits and is read as HTML
         too_big = client.post("/v1/articles", json={"text": page})
         assert too_big.status_code == 422 and "text" in too_big.text and "100,000" in too_big.text
-        fragment = "".join(f"<p>{p}</p>" for p in body.split("\n\n") if not p.startswith("## "))
+        meta, blocks = read_document(body)
+        assert meta["title"] == result["title"]["en"] and meta["url"].startswith("https://")
+        fragment = "".join(f"<p>{b.text}</p>" for b in blocks if b.kind != "heading")
         pasted = client.post("/v1/articles", json={"id": "page-2", "text": fragment}).json()
         pasted_job = wait_finished(client, pasted["jobs"][0]["job_id"])
         assert pasted_job["status"] == "done" and pasted_job["result"]["summary"]["en"]
@@ -76,6 +79,7 @@ def test_post_html_gives_a_done_job_with_a_clean_summary(
     assert "<h3>Backlog to take ten days</h3>" in review.text
     assert "<blockquote>This is a fair agreement" in review.text and "<li>Night bonuses rise too.</li>" in review.text
     assert "## " not in review.text and "&lt;" not in review.text
+    assert "<dt>title</dt><dd>Port strike ends</dd>" in review.text  # the page's metadata
 
     # enqueue: a folder of .html pages (one of them the page already done: a duplicate)
     folder = tmp_path / "pages"

@@ -19,7 +19,7 @@ from worker.api.dependencies import (
     require_reviewer,
     token_matches,
 )
-from pipeline.clean import document_blocks
+from pipeline.clean import read_document
 from worker.store import STATUSES
 
 router = APIRouter(include_in_schema=False)
@@ -95,9 +95,9 @@ def article_page(article_id: str, services: ApiServices = Depends(get_services),
     article, job = found[0]
     result = store.result(job.id)
     columns, general_errors = language_columns(result, list((job.options or {}).get("targets") or []))
-    paragraphs = document_blocks(article.cleaned_text)  # the body with its subheadings, quotes, lists
-    # what the page said of itself (HTML articles), where the store keeps it
-    extracted = {k: v for k, v in (getattr(article, "extracted", None) or {}).items() if k != "method"}
+    # the body with its subheadings, quotes and lists; for HTML, what the page said of itself
+    extracted, paragraphs = read_document(article.cleaned_text)
+    extracted.pop("method", None)
     from worker.delivery.outbox import Outbox
 
     deliveries = Outbox(store).deliveries(job_id=job.id, limit=20)  # webhooks: where the result went
