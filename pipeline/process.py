@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 from pipeline.article import Article
 from pipeline.checks import Checks, check_translation
 from pipeline.clean import Cleaned, clean_input
+from pipeline.corrections import CorrectionSource
 from pipeline.detect import Detection, detect_language
 from pipeline.engines import Engines, NoModelError, Summarizer, Translation
 from pipeline.extractive import rank_sentences
@@ -37,6 +38,8 @@ class ProcessOptions:
     # "Fidelity"); off only to show what the models do without it. Checks run either way.
     protect: bool = True
     glossaries: GlossarySource = field(default_factory=Glossaries)
+    # editors' translations of sentences (worker: the store's), used instead of the model's
+    corrections: CorrectionSource | None = None
 
 
 @dataclass
@@ -288,6 +291,9 @@ def _translate(works: list[_Work], engines: Engines, options: ProcessOptions) ->
             result.errors[job.lang] = f"{job.route.name}: {out}"
             continue
         out = [keep_case(source.text, translated) for source, translated in zip(sentences, out)]
+        if options.corrections is not None:
+            out = [options.corrections.get(job.route.source, job.lang, source.text) or translated
+                   for source, translated in zip(sentences, out)]
         key = (id(job.work), job.lang)
         checks[key] = checks.get(key, Checks()) + check_translation(job.kind, sentences, out)
         result.checks[job.lang] = checks[key].to_dict()

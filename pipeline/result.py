@@ -23,6 +23,9 @@ class Result:
     # per translated language: what the fidelity checks counted and what failed (pipeline/checks.py);
     # a failed check is a finding for an editor, never an error
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per language and part ("title", "summary"): the sentences an editor corrected, each with
+    # the machine text beside it, who and when; the title and summary above show the corrections
+    corrections: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     job_id: str | None = None
     # The body as the pipeline read it (stored for the review page); not part of SPEC §3.2,
     # so to_dict() leaves it out.

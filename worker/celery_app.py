@@ -226,7 +226,7 @@ def build_task_context(settings: Settings) -> TaskContext:
     """Open the store and the engines for this process and load the models."""
     from pipeline.process import ProcessOptions
     from worker.runtime import build_engines
-    from worker.store import TRANSIENT_DB_ERRORS, StoreGlossaries
+    from worker.store import TRANSIENT_DB_ERRORS, StoreCorrections, StoreGlossaries
 
     started = time.perf_counter()
     store = _open_store(settings)
@@ -243,8 +243,9 @@ def build_task_context(settings: Settings) -> TaskContext:
         engines=engines,
         limits=settings.limits,
         transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS,
-        # the newsroom's glossaries from the store, picked up while the worker runs
-        options=ProcessOptions(glossaries=StoreGlossaries(store)),
+        # the newsroom's glossaries and editors' corrections from the store, picked up while
+        # the worker runs
+        options=ProcessOptions(glossaries=StoreGlossaries(store), corrections=StoreCorrections(store)),
         batch=BatchOptions(settings.batch_articles, settings.batch_window_ms / 1000),
         retry_max_delay_s=retry_max_delay(settings),
         store_wait_s=store_wait(settings),

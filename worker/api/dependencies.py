@@ -147,6 +147,15 @@ class ReviewSessions:
             return False
         return isinstance(data, dict) and data.get("t") in self._fingerprints
 
+    def token_fingerprint(self, value: str) -> str | None:
+        """The fingerprint of the token a valid session was issued for (who corrected what)."""
+        try:
+            data = self._serializer.loads(value, max_age=SESSION_MAX_AGE_S)
+        except BadSignature:
+            return None
+        fingerprint = data.get("t") if isinstance(data, dict) else None
+        return fingerprint if fingerprint in self._fingerprints else None
+
 
 class LoginThrottle:
     """At most LOGIN_FAILURES_ALLOWED failed logins per client address per window."""

@@ -7,6 +7,7 @@ SQLite is the default; PostgreSQL (`postgresql+psycopg://`) in production.
     jobs.py     the write side: submit, claim (start), finish and fail jobs
     results.py  the read side: counts, results, articles, the streamed export
     glossary.py glossaries: import, list, remove, and the workers' refreshed view
+    corrections.py  editors' corrections: recorded with the result, remembered for later articles
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from worker.store.jobs import (
     job_row,
     malformed_key,
 )
+from worker.store.corrections import CorrectionError, CorrectionStore, StoreCorrections
 from worker.store.glossary import GlossaryEntry, GlossaryStore, StoreGlossaries
 from worker.store.results import ResultReads, usable_id
 from worker.store.schema import (
@@ -39,7 +41,7 @@ from worker.store.schema import (
 )
 
 
-class Store(JobWrites, ResultReads, GlossaryStore):
+class Store(JobWrites, ResultReads, GlossaryStore, CorrectionStore):
     """All SQL the service runs. One per process (after a fork, open a new one).
 
     `running_lease_s`: how long a running job belongs to the delivery that started it (or last
@@ -62,7 +64,7 @@ def _hard_time_limit() -> float:
 
 __all__ = [
     "FINISHED", "QUEUED", "RUNNING", "STATUSES", "SUMMARY", "TITLE", "SQLITE_BUSY_TIMEOUT_MS",
-    "TRANSIENT_DB_ERRORS", "ArticleRow", "Base", "GlossaryEntry", "JobRow", "JobStart", "Store",
-    "StoreGlossaries", "Submission", "TextRow",
+    "TRANSIENT_DB_ERRORS", "ArticleRow", "Base", "CorrectionError", "GlossaryEntry", "JobRow", "JobStart",
+    "Store", "StoreCorrections", "StoreGlossaries", "Submission", "TextRow",
     "job_options", "job_row", "malformed_key", "upgrade_head", "usable_id", "utcnow",
 ]

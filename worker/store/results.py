@@ -169,6 +169,7 @@ def _to_result(job: JobRow, article: ArticleRow, texts: list[TextRow]) -> Result
         errors=dict(job.errors or {}),
         timings_ms=dict(job.timings or {}),
         checks=dict(job.checks or {}),
+        corrections=dict(job.corrections or {}),
         job_id=job.id,
     )
     if job.error and not result.errors:

@@ -81,6 +81,8 @@ class JobRow(Base):
     models: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     # Result.checks: the fidelity checks per language (pipeline/checks.py)
     checks: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Result.corrections: editors' corrections by language and part, the machine text beside
+    corrections: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -169,3 +171,23 @@ class GlossaryTermRow(Base):
     term: Mapped[str] = mapped_column(String(MAX_TERM_CHARS))
     rendering: Mapped[str | None] = mapped_column(String(MAX_TERM_CHARS))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SentenceCorrectionRow(Base):
+    """An editor's translation of one source sentence: what every later article with that
+    sentence gets (the translation memory's editor layer), whichever model would serve it."""
+
+    __tablename__ = "sentence_corrections"
+    __table_args__ = (
+        UniqueConstraint("source_lang", "target_lang", "source_hash", name="uq_sentence_corrections_sentence"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_lang: Mapped[str] = mapped_column(String(16))
+    target_lang: Mapped[str] = mapped_column(String(16))
+    source_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the normalized sentence
+    source_text: Mapped[str] = mapped_column(Text)
+    corrected: Mapped[str] = mapped_column(Text)
+    machine: Mapped[str | None] = mapped_column(Text)
+    corrected_by: Mapped[str] = mapped_column(String(200))
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from worker.api.dependencies import (
     SESSION_COOKIE,
+    _fingerprint,
     SESSION_MAX_AGE_S,
     ApiServices,
     get_services,
@@ -104,7 +105,63 @@ def article_page(article_id: str, services: ApiServices = Depends(get_services),
     return html_page(services, "article.html", article=article, job=job, result=result, columns=columns,
                      general_errors=general_errors, paragraphs=paragraphs, href=_safe_href(article.url),
                      extracted=extracted, canonical_href=_safe_href(extracted.get("url")),
-                     others=[a.key for a, _ in found[1:]], quote=quote, deliveries=deliveries)
+                     others=[a.key for a, _ in found[1:]], quote=quote, deliveries=deliveries,
+                     editable=_editable_sentences(job, article, result))
+
+
+def _editable_sentences(job: Any, article: Any, result: Any) -> dict[str, dict[str, list[str]]]:
+    """Per translated language and part, its sentences as a correction names them."""
+    from worker.store.corrections import _sentences, part_source_lang
+    from worker.store.schema import FINISHED, SUMMARY, TITLE
+
+    if job.status not in FINISHED:
+        return {}
+    editable: dict[str, dict[str, list[str]]] = {}
+    for kind, texts in ((TITLE, result.title), (SUMMARY, result.summary)):
+        source = part_source_lang(job, article, kind)
+        for lang, text in texts.items():
+            if lang != source and text:
+                editable.setdefault(lang, {})[kind] = _sentences(text, lang, kind)
+    return editable
+
+
+def _who(request: Request, services: ApiServices, editor: str) -> str:
+    """The name the editor gave, and the fingerprint of the token they signed in with."""
+    fingerprint = None
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        fingerprint = _fingerprint(header[7:].strip())
+    elif request.cookies.get(SESSION_COOKIE):
+        fingerprint = services.sessions.token_fingerprint(request.cookies[SESSION_COOKIE])
+    name = " ".join(editor.split())[:100] or "reviewer"
+    return f"{name} (token {fingerprint[:8]})" if fingerprint else name
+
+
+@router.post("/articles/{article_id:path}/corrections", dependencies=reviewer)
+async def correct_sentence(article_id: str, request: Request, services: ApiServices = Depends(get_services),
+                           store: Any = Depends(get_store)) -> Response:
+    """An editor's correction of one sentence of a translated title or summary; with a term
+    (and a rendering, or none to keep it), also a glossary entry, in the same step."""
+    from worker.store.corrections import CorrectionError
+    from worker.store.glossary import GlossaryEntry
+
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+    try:
+        sentence = int(form.get("sentence", ""))
+    except ValueError:
+        raise HTTPException(422, detail="sentence: a sentence number is required") from None
+    try:
+        correction = store.correct(article_id, form.get("kind", ""), form.get("lang", ""), sentence,
+                                   form.get("text", ""), _who(request, services, form.get("editor", "")))
+    except CorrectionError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    term = " ".join(form.get("glossary_term", "").split())
+    if term and correction.source_lang:
+        rendering = " ".join(form.get("glossary_rendering", "").split()) or None
+        if len(term) > 200 or (rendering and len(rendering) > 200):
+            raise HTTPException(422, detail="glossary_term, glossary_rendering: at most 200 characters")
+        store.import_glossary([GlossaryEntry(correction.source_lang, correction.lang, term, rendering)])
+    return RedirectResponse(f"/articles/{quote(article_id, safe='')}#lang-{quote(correction.lang)}", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
