@@ -156,6 +156,8 @@ class EmbeddedRedis:
     def start(cls, directory: Path, *, binary: Path | None = None, extra_args: tuple[str, ...] = ()) -> "EmbeddedRedis":
         """Start redis-server with its files in `directory`; checks it can be the broker (>= 6.2)."""
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         from worker.broker.server import redis_version_problem
 
@@ -170,7 +172,10 @@ class EmbeddedRedis:
                  "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", str(log_path), *extra_args],
                 log_path, death_signal=signal.SIGKILL,
             )
-            client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, socket_timeout=5)
+            # no retries and short timeouts: whoever else holds a taken port may accept and
+            # never answer, and the server's own exit is what tells us to try the next port
+            client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, socket_timeout=1,
+                                 retry=Retry(NoBackoff(), 0))
             try:
                 _wait_until(lambda: _answers(client), proc, log_path, f"redis-server on port {port}")
                 version = str(client.info("server").get("redis_version", ""))
