@@ -238,3 +238,25 @@ def test_an_article_brings_its_own_kept_terms_and_renderings(engines):
     assert result.checks["qaa"]["failed"] == []
     # the article's terms are part of its identity: the same text without them is another job
     assert article.key != validate_article({**article.model_dump(), "keep": (), "glossary": {}}).key
+
+
+def test_a_subword_model_gets_the_alignment_method_and_never_loses_a_span(tmp_path):
+    """A random-weight Marian checkpoint with SentencePiece vocabularies (the OPUS-MT shape):
+    its output is noise, so each span goes where the attention points or, failing that, before
+    the final punctuation: it is never lost."""
+    from tests.checkpoints import build_marian, convert_checkpoint
+    from tests.models_core_helpers import install_marian
+
+    checkpoint = build_marian(tmp_path / "hf", seed=3)
+    install_marian(convert_checkpoint(checkpoint, tmp_path / "ct2"), checkpoint, tmp_path / "store", "mt-en-qaa",
+                   pairs=[["en", "qaa"]])
+    engines = ModelEngines.open(tmp_path / "store", device="cpu", compute_type="float32",
+                                translate_options=translation.TranslateOptions(beam_size=1, max_decoding_length=24))
+    assert translation.protection_method(engines.cache.get("mt-en-qaa")) == translation.ALIGNMENT
+    glossary = Glossary.of(keep=["Zorblatt Industries"], render={TERM_EN: TERM_QAA})
+    sentences = [protect(TEXT.split(". ")[0] + ".", [glossary]), protect(TITLE, [glossary]),
+                 protect("Mail info@example.org at 14:30, or @zorb.")]
+    outputs = engines.translate([(engines.translation("en", "qaa"), sentences)])[0]
+    for sentence, out in zip(sentences, outputs):
+        for span in sentence.spans:
+            assert span.output in out, (span, out)
