@@ -151,7 +151,8 @@ CHROME_LINES = [
 
 # "<one of these>: <anything>" points elsewhere (a teaser, a tag list, a source line).
 TEASER_PREFIXES = [
-    r"read (more|also|next)", r"see also", r"related", r"tags?", r"topics?", r"sources?", r"more on this",
+    r"read (more|also|next)", r"see (also|more)", r"related( posts?| stories| articles)?", r"tags?", r"topics?",
+    r"sources?", r"more on this", r"filed under",
     r"(à )?lire (aussi|également)", r"(à )?voir aussi", r"mots[- ]clés", r"thèmes?", r"sur le même sujet",
     r"lesen sie (auch|mehr)", r"mehr zum thema", r"auch interessant", r"schlagw(o|ö)rte?", r"themen", r"quellen?",
     r"lee (también|más)", r"te puede interesar", r"ver también", r"etiquetas", r"temas", r"fuentes?",
@@ -162,6 +163,9 @@ TEASER_PREFIXES = [
 CALLS_TO_ACTION = [
     r"(sign up|subscribe|register)\b.*\b(newsletter|inbox|alerts|updates|briefing)",
     r"follow us\b", r"(download|get) (our|the) app\b", r"(join|get) our\b.*\bnewsletter", r"like us on\b",
+    r"follow\b.{0,80}\bon (facebook|twitter|instagram|youtube|linkedin|tiktok)\b", r"get the latest\b.*\b(inbox|newsletter)",
+    r"like this (story|article)\?", r"(share|send) (it|this( story| article)?) with a friend",
+    r"receba (em seu|no seu) e-?mail", r"siga-nos\b", r"assine (a|nossa) newsletter",
     r"(abonnez|inscrivez)-vous\b", r"suivez-nous\b", r"téléchargez (notre|l['’])appli",
     r"(abonnieren|bestellen) sie\b", r"melden sie sich\b.*\bnewsletter", r"folgen sie uns\b", r"jetzt\b.*\bnewsletter",
     r"(suscríbete|suscríbase|regístrate|apúntate)\b", r"síguenos\b", r"descarga (nuestra|la) app",
@@ -843,7 +847,25 @@ def _classify_extracted(blocks: list[Block], title: str | None) -> list[tuple[st
             verdicts.append((BAD, reason))
         else:
             verdicts.append((HEADING if block.kind == HEADING else GOOD, None))
+    n = len(blocks)
+    # a heading followed straight by another heading introduces nothing (a list of teasers)
+    for i in range(n - 1):
+        if blocks[i].kind == HEADING and blocks[i + 1].kind == HEADING and verdicts[i][0] != BAD:
+            verdicts[i] = (BAD, "heading without story")
+    # the reporters' credit and contact lines that close a story
+    for i in range(max(0, n - CREDIT_TAIL_BLOCKS), n):
+        if word_count(blocks[i].text) <= CREDIT_MAX_WORDS and _CREDIT_LINE.search(blocks[i].text):
+            verdicts[i] = (BAD, "credit")
     return verdicts
+
+
+CREDIT_TAIL_BLOCKS = 3  # credit lines are looked for among a story's last blocks only
+CREDIT_MAX_WORDS = 40
+_CREDIT_LINE = re.compile(
+    r"^\(?(?:additional )?(?:reporting|writing|editing) by\b|\bcontributed (?:reporting|to this (?:report|story|article))"
+    r"|\b(?:may|can) be reached at\b|^reach the (?:reporter|author|writer)s?\b",
+    re.IGNORECASE,
+)
 
 
 def clean_blocks(
