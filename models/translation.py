@@ -252,6 +252,18 @@ def translate_with_model(
     return [out if sentence.spans else next(decoded) for out, sentence in zip(outputs, protected)]
 
 
+def _longest_run(positions: list[int]) -> tuple[int, int] | None:
+    """The longest stretch of consecutive positions, as (start, end); the first of equals."""
+    best: tuple[int, int] | None = None
+    start = None
+    for i, position in enumerate(positions):
+        if start is None or position != positions[i - 1] + 1:
+            start = position
+        if best is None or position + 1 - start > best[1] - best[0]:
+            best = (start, position + 1)
+    return best
+
+
 _NO_SPACE_AFTER = tuple("([{«¿¡“‘")
 _NO_SPACE_BEFORE = tuple(".,;:!?)]}»%”’…")
 _UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3000-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -313,9 +325,12 @@ def _restore(
             if start >= source_length:
                 continue  # cut off with an over-long input
             targets = [t for t, s in enumerate(aligned[: len(tokens)]) if start <= s < end and t not in skip]
-            if targets and not any(t in skip for t in range(min(targets), max(targets) + 1)):
-                placed[k] = (min(targets), max(targets) + 1)
-                skip.update(range(min(targets), max(targets) + 1))
+            run = _longest_run(targets)
+            if run is not None:
+                # the longest stretch of output aligned to the span stands for it (an outlier
+                # token elsewhere must not make it swallow the words in between)
+                placed[k] = run
+                skip.update(range(*run))
     # 4. compose: decoded stretches between the placed spans
     starts = {p[0]: k for k, p in enumerate(placed) if p is not None}
     runs: list[list[str]] = [[]]
