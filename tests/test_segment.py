@@ -188,3 +188,41 @@ def test_chunks_fit_keep_order_and_lose_nothing(sentences, max_tokens):
     # sentences that fit are never split
     fitting = [s for s in sentences if len(s.split()) + 1 <= max_tokens]
     assert all(s in flat for s in fitting)
+
+
+# --- long paragraphs: pysbd reads them a window at a time ---------------------------------
+
+
+def _news_paragraph(sentences: int) -> str:
+    import random
+
+    from benchmarks.common import news_sentence
+
+    rng = random.Random(11)
+    return " ".join(news_sentence(rng) for _ in range(sentences))
+
+
+def test_a_long_paragraph_splits_as_it_did_whole(monkeypatch):
+    """pysbd sees at most PYSBD_MAX_CHARS at once, cut at sentence breaks: on news text the
+    sentences are the ones pysbd finds reading the whole paragraph."""
+    from pipeline import segment
+
+    paragraph = _news_paragraph(80)
+    assert len(paragraph) > 5 * segment.PYSBD_MAX_CHARS
+    windowed = {lang: split_sentences(paragraph, lang) for lang in ("en", "es", "de")}
+    monkeypatch.setattr(segment, "PYSBD_MAX_CHARS", 10**9)
+    for lang, sentences in windowed.items():
+        assert sentences == split_sentences(paragraph, lang)
+    assert len(windowed["en"]) == 80
+
+
+def test_a_sentence_longer_than_a_window_stays_whole(monkeypatch):
+    from pipeline import segment
+
+    titles = "Mr. " * (segment.PYSBD_MAX_CHARS // 2)  # no sentence break in reach: cut at spaces
+    no_space = "X" * (3 * segment.PYSBD_MAX_CHARS)  # nowhere to cut but inside the word
+    text = f"{titles}Smith left. {no_space}. He came back."
+    expected = [f"{titles}Smith left.", f"{no_space}.", "He came back."]
+    assert split_sentences(text, "en") == expected
+    monkeypatch.setattr(segment, "PYSBD_MAX_CHARS", 10**9)
+    assert split_sentences(text, "en") == expected  # as pysbd reading it whole
