@@ -21,6 +21,14 @@ Sentences
     followed by one that starts in lower case, is joined to the next. Segments never lose
     or reorder characters other than whitespace at the seams.
 
+    Splitting is linear in the text, whatever the text: each candidate break looks at the
+    word before it only (never at the sentence so far: a run of "U.S. U.S. …" would make
+    that quadratic), and pysbd, which is quadratic on such runs and maps every sentence it
+    finds back by searching its whole input again, never reads more than PYSBD_MAX_CHARS
+    at once. A longer paragraph is cut at the rule-based splitter's breaks (or, with none
+    in reach, at a space, and the sentence cut that way is joined again); on news text that
+    gives the sentences pysbd finds reading the whole paragraph.
+
 Chunks
     `pack_chunks(sentences, count_tokens, max_tokens)` packs consecutive sentences greedily.
     Token counts come from the model's tokenizer through `count_tokens`, called once for
