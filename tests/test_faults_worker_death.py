@@ -3,8 +3,8 @@
 Two ways to die, alternated: the pool process running the article is killed (Celery's main
 process sees the loss and, with `task_reject_on_worker_lost`, puts the message back at
 once), and the whole worker — main process and pool — is killed at once (nobody is left to
-put anything back: the message waits, unacked, until Redis's visibility timeout hands it
-out again). Every article must end done, with exactly one row per article, per job and per
+put anything back, nor to renew the message's lease: it is handed out again when the lease
+lapses, one visibility timeout after the kill). Default broker settings throughout. Every article must end done, with exactly one row per article, per job and per
 (article, kind, language) text, and every job that was cut short must show one more attempt.
 
 tests/test_worker_e2e.py kills one solo worker once across 60 articles (without models);
@@ -13,6 +13,7 @@ this is the repeated version, with the toy models and the production pool and da
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -26,14 +27,14 @@ from tests.conftest import WorkerFactory, WorkerProcess, create_pg_database, dro
 from tests.faults_support import all_jobs, distinct_counts, toy_articles, wait_for, write_jsonl
 from worker.store import RUNNING, Store
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(480)]
 
 N_ARTICLES = 100
 TARGETS = ("qaa", "qab")
 # (articles done before the kill, what is killed); a pool-process kill costs nothing, a whole
-# worker kill costs a visibility timeout
+# worker kill costs one lease (the default visibility timeout, 60 s: every test here runs at
+# the default broker settings)
 KILLS = [(8, "pool"), (20, "worker"), (35, "pool"), (50, "pool"), (65, "worker"), (80, "pool")]
-VISIBILITY_TIMEOUT_S = 15
 
 
 def running_jobs(store: Store, stale: dict[str, int]) -> dict[str, int]:
@@ -80,8 +81,7 @@ def test_sigkill_mid_article_again_and_again_loses_and_duplicates_nothing(
     try:
         env = {**make_service_env(tmp_path, url, redis_url),
                "BABELWIRE_MODELS_DIR": str(toy_models_dir),
-               "BABELWIRE_TASK_SOFT_TIME_LIMIT": "10", "BABELWIRE_TASK_TIME_LIMIT": "12",
-               "BABELWIRE_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S)}
+               "BABELWIRE_TASK_SOFT_TIME_LIMIT": "10", "BABELWIRE_TASK_TIME_LIMIT": "12"}
         articles = toy_articles(N_ARTICLES, seed=71, sentences=30)  # long enough to be caught running
         path = write_jsonl(tmp_path / "batch.jsonl", articles)
         run = cli(["enqueue", str(path), "--to", ",".join(TARGETS), "--queue", "bulk", "--json"], env)
@@ -123,6 +123,71 @@ def test_sigkill_mid_article_again_and_again_loses_and_duplicates_nothing(
         exported = {r.external_id: r for r in store.iter_results()}
         assert sorted(exported) == sorted(a["id"] for a in articles)
         assert all(set(r.summary) == {"en", *TARGETS} and not r.errors for r in exported.values())
+        assert worker.alive()
+    finally:
+        store.close()
+        workers.stop_all()
+        drop_pg_database(url)
+
+
+def completions(logs: list[str]) -> dict[str, int]:
+    """job id → deliveries that ran the article to completion (the worker's "article done"
+    line; a second delivery of a finished job logs "article duplicate" instead)."""
+    counts: dict[str, int] = {}
+    for log in logs:
+        for line in log.splitlines():
+            if '"msg": "article done"' in line:
+                job_id = json.loads(line)["job_id"]
+                counts[job_id] = counts.get(job_id, 0) + 1
+    return counts
+
+
+def test_default_settings_two_whole_worker_kills_every_article_done_within_two_minutes_of_the_restart(
+    tmp_path: Path, redis_url: str, workers: WorkerFactory, toy_models_dir: Path, cli: Any
+) -> None:
+    """Issue 12's case, at default broker settings (60 s lease): 40 articles, the whole worker
+    SIGKILLed twice mid-article and restarted each time. The cut-short articles come back when
+    their lease lapses (not after 2 × the hard limit + 60 s, as before leases): every article is
+    done within 2 minutes of the last restart, and none ran to completion twice."""
+    url = create_pg_database("bw_faults_kill_defaults")
+    store = Store(url)
+    try:
+        env = {**make_service_env(tmp_path, url, redis_url), "BABELWIRE_MODELS_DIR": str(toy_models_dir)}
+        for name in ("BABELWIRE_TASK_SOFT_TIME_LIMIT", "BABELWIRE_TASK_TIME_LIMIT"):
+            env.pop(name)  # the defaults (300 s / 360 s), which made the old visibility timeout 780 s
+        articles = toy_articles(40, seed=72, sentences=30)
+        path = write_jsonl(tmp_path / "batch.jsonl", articles)
+        run = cli(["enqueue", str(path), "--to", ",".join(TARGETS), "--queue", "bulk", "--json"], env)
+        assert run.returncode == 0, run.stderr
+        worker_args = ("--pool", "prefork", "--concurrency", "1")
+        worker = workers.start(env, *worker_args)
+        logs: list[WorkerProcess] = [worker]
+        stale: dict[str, int] = {}
+        cut_short: dict[str, int] = {}
+        for done_before in (8, 16):
+            wait_for(lambda: done_count(store) >= done_before, 180, f"{done_before} articles done",
+                     context=lambda: worker.log[-4000:])
+            cut = kill_mid_article(store, worker, "worker", stale)
+            stale.update(cut)
+            for job_id in cut:
+                cut_short[job_id] = cut_short.get(job_id, 0) + 1
+            worker = workers.start(env, *worker_args)
+            logs.append(worker)
+        restarted = time.monotonic()
+        assert cut_short, "neither kill landed mid-article: it proved nothing"
+        def unfinished() -> str:
+            return "\n".join(f"{j.id} {j.status} attempts={j.attempts} started={j.started_at} updated={j.updated_at}"
+                             for j in all_jobs(store) if j.status != "done") + "\n" + worker.log[-3000:]
+
+        wait_for(lambda: done_count(store) == len(articles), 120, "every article done within 2 minutes of the restart",
+                 context=unfinished)
+        print(f"\nRESULT worker_death_defaults 2 whole-worker kills ({len(cut_short)} cut short): last article "
+              f"done {time.monotonic() - restarted:.1f} s after the last restart")
+        jobs = all_jobs(store)
+        assert {j.status for j in jobs} == {"done"} and len(jobs) == len(articles)
+        assert {j.id: j.attempts for j in jobs} == {j.id: 1 + cut_short.get(j.id, 0) for j in jobs}
+        ran = completions([w.log for w in logs])
+        assert all(n == 1 for n in ran.values()), {k: n for k, n in ran.items() if n != 1}
         assert worker.alive()
     finally:
         store.close()

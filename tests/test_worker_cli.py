@@ -69,10 +69,9 @@ def test_usage_errors_exit_2(tmp_path: Path, service_env: dict[str, str], cli_in
         run = cli_in_process(args, service_env)
         assert run.returncode == 2, (args, run.stdout, run.stderr)
         assert message in run.stderr
-    bad_env = {**service_env, "BABELWIRE_TASK_TIME_LIMIT": "10", "BABELWIRE_TASK_SOFT_TIME_LIMIT": "5",
-               "BABELWIRE_BROKER_VISIBILITY_TIMEOUT": "10"}
+    bad_env = {**service_env, "BABELWIRE_BROKER_VISIBILITY_TIMEOUT": "10", "BABELWIRE_BROKER_LEASE_RENEW_S": "5"}
     run = cli_in_process(["enqueue", str(path)], bad_env)
-    assert run.returncode == 2 and "VISIBILITY_TIMEOUT" in run.stderr
+    assert run.returncode == 2 and "LEASE_RENEW_S" in run.stderr and "VISIBILITY_TIMEOUT" in run.stderr
 
 
 def test_status_of_an_unknown_job_exits_1(service_env: dict[str, str], cli_in_process: Any) -> None:

@@ -1,15 +1,17 @@
 """The Celery app: Redis broker, JSON only, at-least-once delivery, live before bulk.
 
-Delivery (SPEC §4): `task_acks_late` (a message is acked after the task ran, not when it was
-received), `task_reject_on_worker_lost` (a pool process that dies puts its message back),
-`worker_prefetch_multiplier=1` (a worker holds no more messages than it runs), and a Redis
-`visibility_timeout` longer than the hard time limit (an unacked message of a worker that
-vanished is handed out again, but never one that is still legitimately running). The
-store's unique keys make the second delivery harmless.
+Delivery (at least once): `task_acks_late` (a message is acked after the task ran, not when
+it was received), `task_reject_on_worker_lost` (a pool process that dies puts its message
+back), `worker_prefetch_multiplier=1` (a worker holds no more messages than it runs), and
+leases on Redis's `visibility_timeout` (worker/broker/lease.py: the worker renews its hold on
+every message it has taken, so a vanished worker's messages are handed out again within
+about one visibility timeout, 60 s, and a running one never, however long it runs). The
+store's unique keys make a second delivery harmless. The Redis transport itself (atomic
+claim, dead-letter list, envelope checks) is in worker/broker/.
 
 Live before bulk. Redis has no message priorities, so the choice of queue is the priority:
 a worker takes its next message with ONE atomic claim over `live bulk` (a Lua script in
-place of kombu's `BRPOP live bulk`, see `CLAIM_SCRIPT`), which pops from the first
+place of kombu's `BRPOP live bulk`, see worker/broker/claim.py), which pops from the first
 non-empty list in the order given. kombu's default `round_robin` strategy
 moves the queue it just took from to the end of that order (to stop one queue starving
 the other), so with several live messages waiting it alternates live, bulk, live, bulk;
@@ -44,15 +46,7 @@ from worker import metrics as _telemetry_signals  # noqa: F401  Celery signals: 
 log = logging.getLogger(__name__)
 
 
-def visibility_timeout(settings: Settings) -> int:
-    """Seconds before Redis hands an unacked message to another worker."""
-    return settings.broker_visibility_timeout or 2 * settings.task_time_limit + 60
-
-
-def retry_max_delay(settings: Settings) -> int:
-    """Cap on a retry's countdown: a retried message waits, unacked, in a worker; it must
-    run well inside the visibility timeout or Redis would hand out a second copy."""
-    return max(1, min(60, visibility_timeout(settings) // 4))
+RETRY_MAX_DELAY_S = 60  # cap on a retry's countdown (a message held for its ETA keeps its lease)
 
 
 ETA_CLOCK_SLACK_S = 5  # a retry's ETA is set by one worker's clock and read by another's
@@ -61,36 +55,20 @@ ETA_CLOCK_SLACK_S = 5  # a retry's ETA is set by one worker's clock and read by 
 def max_eta(settings: Settings) -> float:
     """How far ahead a message's ETA may lie (further: refused, dead-lettered).
 
-    Our own retries publish ETAs (a countdown of at most `retry_max_delay`), and a message
+    Our own retries publish ETAs (a countdown of at most RETRY_MAX_DELAY_S), and a message
     cannot prove it is one of them (every header can be forged by whoever can write to
     Redis), so the bound is what our retries produce, plus clock slack, unless
     BABELWIRE_BROKER_MAX_ETA_S allows more. An outside ETA within that bound costs a worker
     slot for at most about a minute; a far-future one used to be held, and handed out again
     at every visibility timeout, until its time came."""
-    return max(settings.broker_max_eta_s, retry_max_delay(settings) + ETA_CLOCK_SLACK_S)
-
-
-def check_settings(settings: Settings) -> None:
-    """Refuse settings that would break the delivery guarantees (a configuration error)."""
-    if settings.task_soft_time_limit >= settings.task_time_limit:
-        raise ValueError(
-            f"BABELWIRE_TASK_SOFT_TIME_LIMIT ({settings.task_soft_time_limit}) must be below "
-            f"BABELWIRE_TASK_TIME_LIMIT ({settings.task_time_limit})"
-        )
-    if visibility_timeout(settings) <= settings.task_time_limit:
-        raise ValueError(
-            f"BABELWIRE_BROKER_VISIBILITY_TIMEOUT ({settings.broker_visibility_timeout}) must exceed "
-            f"BABELWIRE_TASK_TIME_LIMIT ({settings.task_time_limit}), or a running task is delivered twice"
-        )
+    return max(settings.broker_max_eta_s, RETRY_MAX_DELAY_S + ETA_CLOCK_SLACK_S)
 
 
 def create_app(settings: Settings | None = None) -> Celery:
-    settings = settings or get_settings()
-    check_settings(settings)
+    settings = settings or get_settings()  # cross-field rules are validators on Settings
     guarded = settings.broker_url.startswith(REDIS_SCHEMES)
     if guarded:
         require_hooks()
-    vt = visibility_timeout(settings)
     app = Celery("babelwire", broker=settings.broker_url, backend=settings.result_backend, include=["tasks.process"])
     app.conf.update(
         # JSON only: pickle would let whoever can write to Redis run code in the worker.
@@ -114,11 +92,12 @@ def create_app(settings: Settings | None = None) -> Celery:
         ),
         broker_use_ssl=broker_tls(settings.broker_url),
         broker_transport_options={
-            "visibility_timeout": vt,
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "lease_renew_s": settings.lease_renew_interval,
             "queue_order_strategy": "priority",
             "priority_steps": [0],
-            # sweep for messages of lost workers often enough to honour a short timeout
-            "unacked_restore_interval": max(1, min(10, vt // 4)),
+            # sweep for messages of lost workers (leases lapsed) once per renewal interval
+            "unacked_restore_interval": max(1.0, settings.lease_renew_interval),
             "unacked_restore_throttle": 1,
             "dead_letter_max": settings.broker_dead_letter_max,
             "max_eta_s": max_eta(settings),
@@ -247,7 +226,7 @@ def build_task_context(settings: Settings) -> TaskContext:
         # the worker runs
         options=ProcessOptions(glossaries=StoreGlossaries(store), corrections=StoreCorrections(store)),
         batch=BatchOptions(settings.batch_articles, settings.batch_window_ms / 1000),
-        retry_max_delay_s=retry_max_delay(settings),
+        retry_max_delay_s=RETRY_MAX_DELAY_S,
         store_wait_s=store_wait(settings),
     )
 

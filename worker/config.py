@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing import Annotated
 
@@ -44,8 +44,11 @@ class Settings(BaseSettings):
     api_trusted_proxies: str = "127.0.0.1"
     task_soft_time_limit: int = Field(300, ge=1)
     task_time_limit: int = Field(360, ge=1)
-    # Redis redelivers an unacked message after this many seconds; must exceed task_time_limit.
-    broker_visibility_timeout: int = Field(0, ge=0)  # 0: 2 × task_time_limit + 60
+    # Leases (worker/broker/lease.py): a worker renews its hold on each message it has taken
+    # every BROKER_LEASE_RENEW_S; a message not renewed for BROKER_VISIBILITY_TIMEOUT seconds
+    # (its worker died) is handed out again. Independent of the task time limits.
+    broker_visibility_timeout: int = Field(60, ge=3)
+    broker_lease_renew_s: float = Field(0, ge=0)  # 0: a sixth of the visibility timeout
     # Refused queue items (not a babelwire task message) are kept in the Redis list
     # `babelwire.dead`, newest first, up to this many.
     broker_dead_letter_max: int = Field(10_000, ge=1)
@@ -92,6 +95,23 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return tuple(p.strip() for p in v.split(",") if p.strip())
         return v
+
+    @property
+    def lease_renew_interval(self) -> float:
+        return self.broker_lease_renew_s or self.broker_visibility_timeout / 6
+
+    @model_validator(mode="after")
+    def _delivery_rules(self) -> "Settings":
+        """Cross-field rules of delivery (a bad combination is a configuration error)."""
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError(f"BABELWIRE_TASK_SOFT_TIME_LIMIT ({self.task_soft_time_limit}) must be below "
+                             f"BABELWIRE_TASK_TIME_LIMIT ({self.task_time_limit})")
+        if self.lease_renew_interval * 3 > self.broker_visibility_timeout:
+            # a lease must survive a couple of missed renewals (a slow Redis, a busy machine)
+            raise ValueError(f"BABELWIRE_BROKER_LEASE_RENEW_S ({self.lease_renew_interval:g}) must be at most a third "
+                             f"of BABELWIRE_BROKER_VISIBILITY_TIMEOUT ({self.broker_visibility_timeout}), or a "
+                             "running message may be handed out twice")
+        return self
 
     @property
     def limits(self) -> Limits:

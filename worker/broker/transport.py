@@ -39,6 +39,7 @@ from worker.broker.envelope import (
     task_message_problem,
 )
 from worker.broker.exceptions import RefusedItem
+from worker.broker.lease import LeaseKeeper
 from worker.queues import QUEUES
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,17 @@ def _task_id(message: Any) -> str | None:
 
 
 class GuardedQoS(kombu_redis.QoS):
+    """kombu's QoS with leases (`lease.py`) and a restore that refuses what it cannot restore."""
+
     channel: "GuardedRedisChannel"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.leases = LeaseKeeper(self, self.channel.lease_renew_interval())
+
+    def append(self, message: Any, delivery_tag: Any) -> None:
+        super().append(message, delivery_tag)
+        self.leases.ensure_running()
 
     def restore_by_tag(self, tag: Any, client: Any = None, leftmost: bool = False) -> None:
         """kombu's restore (back onto its queue, out of the unacked hash and index, in one
@@ -105,6 +116,7 @@ class GuardedQoS(kombu_redis.QoS):
         expect: the worker exits ("Unrecoverable error") instead of reconnecting. Nothing is
         lost by going on: the messages stay in Redis's unacked hash and are handed out again
         when their lease lapses (tests/test_faults_broker_restart.py)."""
+        self.leases.stop()  # what is not put back here is handed out when its lease lapses
         try:
             return super().restore_unacked_once(stderr)
         except Exception as exc:
@@ -119,11 +131,12 @@ class GuardedChannelMixin:
 
     QoS = GuardedQoS
     from_transport_options = kombu_redis.Channel.from_transport_options + (
-        "dead_letter_key", "dead_letter_max", "max_eta_s",
+        "dead_letter_key", "dead_letter_max", "max_eta_s", "lease_renew_s",
     )
     dead_letter_key = dead_letter.DEAD_LETTER_KEY
     dead_letter_max = dead_letter.DEAD_LETTER_MAX
     max_eta_s: float = 0.0
+    lease_renew_s: float = 0.0  # 0: a sixth of the visibility timeout
     _queues_were_empty = False  # the last claim found nothing: wait before the next one
     _command = "EVAL"  # what the connection's reply will answer
 
@@ -140,6 +153,9 @@ class GuardedChannelMixin:
     @property
     def envelope_policy(self) -> EnvelopePolicy:
         return EnvelopePolicy(task_names=frozenset({TASK_NAME}), max_eta_s=float(self.max_eta_s))
+
+    def lease_renew_interval(self) -> float:
+        return float(self.lease_renew_s) or self.visibility_timeout / 6  # type: ignore[attr-defined]
 
     def dead_letter_keys(self) -> tuple[str, str, str]:
         prefix = self.global_keyprefix or ""
