@@ -324,3 +324,16 @@ def test_cli_clean_and_process_on_real_pages(path, tmp_path, cli_in_process, toy
         assert result["status"] == "done" and result["summary"]["qaa"]
     assert result["title"][view["lang"]] == view["title"]
     assert_no_markup(result, "process --json")
+
+
+# --- hostile markup: never a crash, never markup out (speed is tests/test_pipeline_scaling.py's) -----
+
+HOSTILE_UNITS = ["<!--", "<a ", "<div>", "</p>", "&amp;", "&#x", "<script>", "<", "<<>>", "<p>x", "<b>y</b>",
+                 "<html>", "<![CDATA[", "<?xml ", "\0", "<p>Ünïcödé &eacute;</p>"]
+
+
+@pytest.mark.parametrize("unit", HOSTILE_UNITS)
+def test_hostile_markup_of_64k_characters(unit):
+    text = (unit * (64_000 // len(unit) + 1))[:64_000]
+    for cleaned in (clean_input(None, None, html=text), clean_input(None, text)):
+        assert_no_markup([cleaned.text, cleaned.title, cleaned.document, cleaned.headings])
