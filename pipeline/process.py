@@ -112,8 +112,6 @@ def process_batch(
         result.source_lang_confidence = round(prepared.detection.confidence, 4)
         result.timings_ms.update(prepared.timings_ms)
         result.cleaned_text = prepared.cleaned.document
-        if prepared.cleaned.extracted is not None:
-            result.extracted = prepared.cleaned.extracted.metadata()
         if prepared.cleaned.title:
             result.title[prepared.lang] = prepared.cleaned.title
         if not prepared.sentences:

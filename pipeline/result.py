@@ -27,17 +27,13 @@ class Result:
     # the machine text beside it, who and when; the title and summary above show the corrections
     corrections: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     job_id: str | None = None
-    # The body as the pipeline read it (stored for the review page); not part of SPEC §3.2,
-    # so to_dict() leaves it out.
+    # The body as the pipeline read it (stored for the review page): `Cleaned.document`, light
+    # Markdown with an HTML page's metadata first; not part of SPEC §3.2, so to_dict() leaves it out.
     cleaned_text: str | None = field(default=None, compare=False, repr=False)
-    # What the HTML reader found beside the body (title, author, date, canonical url, site,
-    # declared language): for HTML articles only; likewise left out of to_dict().
-    extracted: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("cleaned_text")
-        data.pop("extracted")
         # SPEC §3.2 puts job_id first; keep that order for humans reading JSON lines.
         return {"job_id": data.pop("job_id"), **data}
 
