@@ -1,28 +1,32 @@
-"""Cleaning (SPEC §1.3): a news page as a feed delivers it → the story, every sentence once.
+"""Cleaning (docs/contracts.md): a news page → the story, every sentence once, its structure kept.
 
-What goes, paragraph by paragraph (each rule is one entry of `_PARAGRAPH_RULES`, in order;
-the first that matches names the reason, which `Cleaned.dropped` keeps for debugging):
+`clean_input` is the entry point: HTML (the `html` field, or markup pasted into `text`) is read
+by `pipeline/extract.py` first; plain text goes to `clean_article`. Both end in `clean_blocks`.
 
-* site chrome: navigation, ad and widget lines ("Source link", "Related Articles",
-  "Back to top button", "PUBLICITÉ", "Anzeige", "Weitere Artikel aus diesem Ressort",
-  "Tin liên quan", ...) and teasers that point elsewhere ("Lire aussi : ...", "Tags: ...");
-* calls to action: newsletter, follow-us and app prompts, addressed to the reader;
-* comment-section notices ("Kommentare", "Les commentaires sont fermés", "12 comments");
-* editor's notes and feed credits: a paragraph wholly in brackets ("(Except for the title,
-  this story has not been edited ...)", "(Reporting by ...; Editing by ...)");
-* site promos: paragraphs stuffed with news-site slogans ("News5s: Update the world's
-  latest breaking news ...");
-* photo captions: a paragraph that ends with a photo credit or image marker ("... (File)",
-  "REUTERS/Name", "Photo: AFP", "Foto: Name/dpa", "JEFF PACHOUD / AFP", "- Ảnh 1", "©");
-* contact headers: hotline, phone and e-mail lines;
-* bylines and timestamps ("By Name", "Von Name", "Publié le 12 mars 2024 à 10h32", ...);
-* the headline repeated in the text (a near-duplicate of the title);
-* headings: short lines (at most `HEADING_MAX_WORDS` words) that do not end like a
-  sentence. This catches subheadings inside the story ("US-China tension") and whatever
-  chrome the vocabulary does not know, in any language. Subheadings are dropped on purpose:
-  they are not sentences, a summary never quotes them, and a ranker or a translator given
-  "Russia ‘especially hopeful’" as a sentence does worse, not better. They are kept only
-  when nothing else would be left.
+**Plain text: a paragraph classifier in jusText's manner** (`classify_blocks`), so pages from
+sites never seen, in languages without any table, are cleaned by general signals:
+
+1. context-free, per paragraph: chrome by its *shape* in any language (dates and clocks with
+   few other words, time zones, digits-only debris such as "150 150 admin", "Label: 3 min",
+   copyright lines, "Name / AGENCY" credits, bracketed notes) or by the *phrase tables*
+   below, consulted only for short lines (`_PARAGRAPH_RULES`); then length (under
+   `SHORT_WORDS` words a line is too short to judge alone, like a line without a terminal
+   mark under `LONG_WORDS`), and stopword density from jusText's stoplists (~100 languages;
+   sentence shape alone where there is none, e.g. Chinese, Japanese) → good / near-good /
+   short / bad; a short line repeated on the page is the site's;
+2. context, in linear passes: a near-good paragraph is story beside story or inside the
+   story's span (first to last good paragraph), chrome alone; chrome caught by shape or table
+   says nothing of its neighbours (ads and captions sit inside stories); a short sentence
+   inside the span or beside story is story, unless it is a question at the story's edge (a
+   reader poll) or one line of a box of widget lines; the last short unpunctuated line before
+   story, inside the span, is a **subheading** (kept as structure: `Cleaned.blocks`,
+   `headings`, `document`; never a story sentence, so a summary never quotes one); a list item
+   inside the span is kept; what is left is chrome. A page with no paragraph good by itself
+   (a brief) keeps what reads as prose, and short lines when nothing does.
+
+**Extractor output** (`structured`): the extractor already chose the body; only the rules that
+measured better on it run (`EXTRACTED_RULES`, BENCHMARKS.md "Reading articles"), plus teaser
+heading runs and closing credit lines.
 
 What is repaired inside the story (no word is rewritten; only marks and repeats go):
 
@@ -30,14 +34,14 @@ What is repaired inside the story (no word is rewritten; only marks and repeats 
   → "invasion.", "assured him. that" → "assured him that", "war. war in" → "war in") and
   a closing quote that closes nothing ("harmony.” more reasonable”" → "harmony more
   reasonable”");
-* copy-paste repeats: a sentence that repeats one already kept, or that repeats a stretch
-  of the sentence just before it ("... said Hal Brands, professor of X. Brands, professor
-  of X."), and a paragraph pasted twice;
+* copy-paste repeats (plain text): a sentence that repeats one already kept, or a stretch of
+  the sentence just before it ("... said Hal Brands, professor of X. Brands, professor of
+  X."), and a paragraph pasted twice;
 * a trailing agency attribution in brackets ("... (AFP)", "(Theo TTXVN)") is removed and the
   paragraph kept.
 
-Every rule is a pattern of chrome (vocabulary in en/fr/de/es/vi, caption and credit shapes,
-contact shapes), not a string of one page. Add vocabulary for a new language to the tables.
+The phrase tables (en/fr/de/es/vi, some pt) are the last resort: vocabulary of chrome the
+shapes cannot tell from a sentence ("Comments are closed.", newsletter prompts).
 """
 
 from __future__ import annotations
