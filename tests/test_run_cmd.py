@@ -147,3 +147,19 @@ def test_an_interrupted_run_leaves_no_process_and_no_directory(tmp_path: Path, t
     assert alive == [], [p.cmdline() for p in alive]
     assert _processes_mentioning(str(tmp_path / "tmp")) == []
     assert _leftovers(tmp_path) == []
+
+
+def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run() -> None:
+    """A signal can land in code whose exceptions are ignored (fork's logging hooks did, in
+    the SIGTERM-while-starting case): the request is kept and the next check raises it."""
+    from worker.cli.run_cmd import _Stopped, _StopRequest
+
+    request = _StopRequest()
+    request.check()  # nothing asked: nothing happens
+    try:
+        request.handle(signal.SIGTERM, None)
+    except BaseException:  # what "Exception ignored in ..." amounts to
+        pass
+    with pytest.raises(_Stopped) as stopped:
+        request.check()
+    assert stopped.value.signum == signal.SIGTERM and str(stopped.value) == "SIGTERM"

@@ -35,12 +35,32 @@ POLL_S = 0.2
 
 
 class _Stopped(BaseException):
-    """SIGTERM (or SIGHUP) arrived: unwind like Ctrl-C does (a BaseException, like
+    """SIGINT, SIGTERM or SIGHUP arrived: unwind and stop everything (a BaseException, like
     KeyboardInterrupt, so no `except Exception` on the way swallows it)."""
 
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
-def _raise_stopped(signum: int, frame: Any) -> None:
-    raise _Stopped(signal.Signals(signum).name)
+
+class _StopRequest:
+    """The signal handler raises _Stopped where the signal lands; a raise can still be lost
+    (one landing in code whose exceptions are ignored, such as fork's logging hooks), so
+    it also records the signal, and the main loop checks the record at each step."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+        raise _Stopped(signum)
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise _Stopped(self.signum)
+
+
+_stop_request = _StopRequest()
 
 
 def _say(message: str) -> None:
@@ -63,15 +83,16 @@ def run(
         raise fail(f"no such file or folder: {input}")
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {s: signal.getsignal(s) for s in handled}
-    for s in handled[1:]:
-        signal.signal(s, _raise_stopped)
+    _stop_request.signum = None
+    for s in handled:
+        signal.signal(s, _stop_request.handle)
     stack = ExitStack()
-    interrupted: BaseException | None = None
+    interrupted: _Stopped | None = None
     try:
         code = _run(stack, settings, input, targets, json_out, timeout)
-    except (KeyboardInterrupt, _Stopped) as exc:
+    except _Stopped as exc:
         interrupted = exc
-        code = 128 + (signal.Signals[str(exc)].value if isinstance(exc, _Stopped) else signal.SIGINT.value)
+        code = 128 + exc.signum
     finally:
         # a second Ctrl-C must not cut the cleanup short (each step has its own time limit)
         for s in handled:
@@ -82,7 +103,7 @@ def run(
             for s, handler in previous.items():
                 signal.signal(s, handler)
     if interrupted is not None:
-        _say(f"interrupted ({interrupted or 'SIGINT'}): stopped what it started, removed its files")
+        _say(f"interrupted ({interrupted}): stopped what it started, removed its files")
     raise typer.Exit(code)
 
 
@@ -108,13 +129,16 @@ def _run(stack: ExitStack, settings: Settings, input: str, targets: list[str] | 
         _say("store: SQLite in a temporary directory (removed at the end)")
     settings = settings.model_copy(update=updates)
 
+    _stop_request.check()
     store = open_store(settings)  # migrated before the worker starts, so it does not race us
     stack.callback(store.close)
     worker = _start_worker(settings, workdir)
     # registered after the store: the worker stops first, then the store closes
     stack.callback(_stop_worker, worker)
 
+    _stop_request.check()
     report = _enqueue(store, settings, input, targets)
+    _stop_request.check()
     for r in report.rejected:
         typer.echo(f"rejected {r.source}:{r.position}: {r.error}", err=True)
     any_failed = bool(report.rejected)
@@ -135,6 +159,7 @@ def _run(stack: ExitStack, settings: Settings, input: str, targets: list[str] | 
     if pending:
         typer.echo(f"error: {len(pending)} article(s) unfinished after {timeout} s", err=True)
     worker.finished = True
+    _stop_request.check()
     return EXIT_FAILED if any_failed else EXIT_OK
 
 
@@ -225,6 +250,7 @@ def _follow(store: Any, job_ids: list[str], worker: _Worker, timeout: float | No
     with _progress(show) as progress:
         task = progress.add_task("processing", total=len(job_ids)) if progress else None
         while pending:
+            _stop_request.check()
             statuses = store.statuses(sorted(pending))
             pending = {j for j in pending if statuses.get(j) not in FINISHED}
             done = len(job_ids) - len(pending)
