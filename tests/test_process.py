@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import random
@@ -231,27 +230,3 @@ def test_cli_clean_json(toy_env):
     assert set(out) == {"title", "text", "lang", "confidence", "sentences", "headings", "metadata"}
     assert out["headings"] == ["US-China tension", "Russia ‘especially hopeful’"] and out["metadata"] == {}
     assert "Back to top" not in out["text"] and len(out["sentences"]) == len(set(out["sentences"]))
-
-
-# --- layering (SPEC §2) ----------------------------------------------------------------------
-
-FORBIDDEN = {"celery", "sqlalchemy", "redis", "kombu"}
-
-
-@pytest.mark.parametrize("package", ["pipeline", "models"])
-def test_pure_packages_import_no_service_libraries(package):
-    for path in (ROOT / package).rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            for name in names:
-                top = name.split(".")[0]
-                assert top not in FORBIDDEN, f"{path}: imports {name}"
-                assert top not in {"worker", "tasks"}, f"{path}: imports {name} against the dependency arrow"
-                if package == "models":
-                    # pipeline.protect: the protected-sentence record models translates (an interface type)
-                    assert top != "pipeline" or name in {"pipeline.engines", "pipeline.languages", "pipeline.protect"}, f"{path}: {name}"
