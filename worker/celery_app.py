@@ -64,10 +64,22 @@ def max_eta(settings: Settings) -> float:
     return max(settings.broker_max_eta_s, RETRY_MAX_DELAY_S + ETA_CLOCK_SLACK_S)
 
 
+def broker_transport(broker_url: str) -> str | None:
+    """The guarded transport for a Redis or Sentinel broker URL (None: Celery's choice)."""
+    from worker.broker.transport import REDIS_TRANSPORT, SENTINEL_TRANSPORT, register_sentinel_scheme
+
+    if broker_url.startswith(REDIS_SCHEMES):
+        return REDIS_TRANSPORT
+    if broker_url.startswith("sentinel://"):
+        register_sentinel_scheme()
+        return SENTINEL_TRANSPORT
+    return None
+
+
 def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()  # cross-field rules are validators on Settings
-    guarded = settings.broker_url.startswith(REDIS_SCHEMES)
-    if guarded:
+    transport = broker_transport(settings.broker_url)
+    if transport is not None:
         require_hooks()
     app = Celery("babelwire", broker=settings.broker_url, backend=settings.result_backend, include=["tasks.process"])
     app.conf.update(
@@ -85,11 +97,8 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
         broker_connection_retry_on_startup=True,
-        # redis:// and rediss:// get the guarded channel above (other schemes, e.g. sentinel://,
-        # are left as they are)
-        broker_transport=(
-            "worker.broker.transport:GuardedRedisTransport" if guarded else None
-        ),
+        # redis://, rediss:// and sentinel:// get the guarded transport (worker/broker/)
+        broker_transport=transport,
         broker_use_ssl=broker_tls(settings.broker_url),
         broker_transport_options={
             "visibility_timeout": settings.broker_visibility_timeout,
@@ -101,6 +110,9 @@ def create_app(settings: Settings | None = None) -> Celery:
             "unacked_restore_throttle": 1,
             "dead_letter_max": settings.broker_dead_letter_max,
             "max_eta_s": max_eta(settings),
+            "publish_wait_replicas": settings.broker_publish_replicas,
+            "publish_wait_timeout_ms": settings.broker_publish_replica_timeout_ms,
+            **({"master_name": settings.broker_sentinel_master} if settings.broker_sentinel_master else {}),
         },
         # queues: live (default: news site, API) and bulk (CLI batches)
         # each queue its own direct exchange, as a bare `Celery().send_task(queue=...)` declares it
@@ -210,6 +222,11 @@ def build_task_context(settings: Settings) -> TaskContext:
     started = time.perf_counter()
     store = _open_store(settings)
     engines = build_engines(settings)
+    # the newsroom's glossaries and editors' corrections, loaded now (as the models are), then
+    # picked up again while the worker runs
+    glossaries, corrections = StoreGlossaries(store), StoreCorrections(store)
+    glossaries.refresh()
+    corrections.refresh()
     warm_up = getattr(engines, "warm_up", None)
     if callable(warm_up):
         warm_up()
@@ -222,9 +239,7 @@ def build_task_context(settings: Settings) -> TaskContext:
         engines=engines,
         limits=settings.limits,
         transient_errors=BROKER_TRANSIENT_ERRORS + TRANSIENT_DB_ERRORS,
-        # the newsroom's glossaries and editors' corrections from the store, picked up while
-        # the worker runs
-        options=ProcessOptions(glossaries=StoreGlossaries(store), corrections=StoreCorrections(store)),
+        options=ProcessOptions(glossaries=glossaries, corrections=corrections),
         batch=BatchOptions(settings.batch_articles, settings.batch_window_ms / 1000),
         retry_max_delay_s=RETRY_MAX_DELAY_S,
         store_wait_s=store_wait(settings),

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     # How far ahead (s) an ETA or countdown from outside may lie. 0: none beyond what our own
     # retries use (their countdown cap + 5 s clock slack, about a minute): see celery_app.max_eta.
     broker_max_eta_s: int = Field(0, ge=0)
+    # Redis Sentinel: BROKER_URL `sentinel://h1:26379;sentinel://h2:26379;...` and the name the
+    # sentinels monitor the master under.
+    broker_sentinel_master: str | None = None
+    # Replication is asynchronous: a publish returns once this many replicas have it (Redis
+    # WAIT, up to the timeout, else the publish fails). 0: do not wait (README "Durability").
+    broker_publish_replicas: int = Field(0, ge=0)
+    broker_publish_replica_timeout_ms: int = Field(1000, ge=1)
     worker_pool: str = Field("prefork", pattern="^(prefork|threads|solo)$")  # `babelwire worker` default
     worker_concurrency: int = Field(0, ge=0)  # 0: one per CPU core (prefork/threads)
     # Translation memory (Redis): recurring sentences are not translated twice. Keys carry
@@ -106,6 +113,9 @@ class Settings(BaseSettings):
         if self.task_soft_time_limit >= self.task_time_limit:
             raise ValueError(f"BABELWIRE_TASK_SOFT_TIME_LIMIT ({self.task_soft_time_limit}) must be below "
                              f"BABELWIRE_TASK_TIME_LIMIT ({self.task_time_limit})")
+        if self.broker_url.startswith("sentinel://") and not self.broker_sentinel_master:
+            raise ValueError("BABELWIRE_BROKER_SENTINEL_MASTER must name the master the sentinels monitor "
+                             "(a sentinel:// BABELWIRE_BROKER_URL)")
         if self.lease_renew_interval * 3 > self.broker_visibility_timeout:
             # a lease must survive a couple of missed renewals (a slow Redis, a busy machine)
             raise ValueError(f"BABELWIRE_BROKER_LEASE_RENEW_S ({self.lease_renew_interval:g}) must be at most a third "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kombu.exceptions import OperationalError  # a publisher treats it as "broker unavailable"
+
 
 class BrokerError(Exception):
     """Base of the broker package's errors."""
@@ -18,3 +20,7 @@ class RefusedItem(BrokerError, ValueError):
 
 class MissingKombuHook(BrokerError, RuntimeError):
     """The installed kombu lacks a private name the guarded transport overrides or uses."""
+
+
+class ReplicationLag(BrokerError, OperationalError):
+    """A publish did not reach the required number of Redis replicas in time (Sentinel)."""

@@ -21,6 +21,8 @@ CLASS_HOOKS: tuple[tuple[type, str, tuple[str, ...] | None], ...] = (
     (kombu_redis.Channel, "_brpop_start", ("self", "timeout")),
     (kombu_redis.Channel, "_brpop_read", ("self", "options")),
     (kombu_redis.Channel, "_get", ("self", "queue")),
+    (kombu_redis.Channel, "_put", ("self", "queue", "message", "kwargs")),
+    (kombu_redis.Channel, "_get_message_priority", ("self", "message", "reverse")),
     (kombu_redis.Channel, "_restore", ("self", "message", "leftmost")),
     (kombu_redis.Channel, "_do_restore_message", ("self", "payload", "exchange", "routing_key", "pipe", "leftmost")),
     (kombu_redis.Channel, "_q_for_pri", ("self", "queue", "pri")),
@@ -35,6 +37,7 @@ CLASS_HOOKS: tuple[tuple[type, str, tuple[str, ...] | None], ...] = (
     (kombu_redis.Channel, "priority_steps", None),
     (kombu_redis.Channel, "QoS", None),
     (kombu_redis.SentinelChannel, "_sentinel_managed_pool", None),
+    (kombu_redis.SentinelChannel, "from_transport_options", None),
     (kombu_redis.QoS, "append", ("self", "message", "delivery_tag")),
     (kombu_redis.QoS, "restore_by_tag", ("self", "tag", "client", "leftmost")),
     (kombu_redis.QoS, "restore_visible", None),
@@ -61,7 +64,9 @@ def _parameters(function: Any) -> tuple[str, ...]:
 def missing_hooks(channel: Any = None) -> list[str]:
     """`Class.name` of every hook the installed kombu lacks (or whose parameters changed);
     given a live channel, the attributes kombu sets in `__init__` are checked on it too."""
-    missing = []
+    from kombu import transport
+
+    missing = [] if isinstance(getattr(transport, "TRANSPORT_ALIASES", None), dict) else ["kombu.transport.TRANSPORT_ALIASES"]
     for cls, name, parameters in CLASS_HOOKS:
         found = inspect.getattr_static(cls, name, None)
         if found is None:

@@ -25,7 +25,9 @@ import time
 from queue import Empty
 from typing import Any
 
+from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
+from kombu.utils.json import dumps
 
 from tasks.process import TASK_NAME
 from worker.broker import dead_letter
@@ -38,7 +40,7 @@ from worker.broker.envelope import (
     decode_unacked,
     task_message_problem,
 )
-from worker.broker.exceptions import RefusedItem
+from worker.broker.exceptions import RefusedItem, ReplicationLag
 from worker.broker.lease import LeaseKeeper
 from worker.queues import QUEUES
 
@@ -132,6 +134,7 @@ class GuardedChannelMixin:
     QoS = GuardedQoS
     from_transport_options = kombu_redis.Channel.from_transport_options + (
         "dead_letter_key", "dead_letter_max", "max_eta_s", "lease_renew_s",
+        "publish_wait_replicas", "publish_wait_timeout_ms",
     )
     dead_letter_key = dead_letter.DEAD_LETTER_KEY
     dead_letter_max = dead_letter.DEAD_LETTER_MAX
@@ -230,6 +233,27 @@ class GuardedChannelMixin:
             dead_letter.push(client, self.dead_letter_keys(), letter, item, self.dead_letter_max, tag)
         dead_letter.log_refused(letter, len(item), task_id)
 
+    # Replication to replicas is asynchronous: a write the master acknowledged is lost if it
+    # dies before passing it on. With N > 0 a publish returns only once N replicas have it
+    # (`WAIT`), and fails (ReplicationLag) otherwise, so a message its submitter was told is
+    # queued survives a failover.
+    publish_wait_replicas = 0
+    publish_wait_timeout_ms = 1000
+
+    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
+        replicas = int(self.publish_wait_replicas)
+        if not replicas or "_publish_batch" in kwargs:
+            return super()._put(queue, message, **kwargs)
+        key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))
+        with self.conn_or_acquire() as client:
+            with client.pipeline(transaction=False) as pipe:  # one connection: WAIT covers the LPUSH
+                pipe.lpush(key, dumps(message))
+                pipe.execute_command("WAIT", replicas, int(self.publish_wait_timeout_ms))
+                _, acknowledged = pipe.execute()
+        if int(acknowledged) < replicas:
+            raise ReplicationLag(f"a publish to {queue} reached {acknowledged} of {replicas} replica(s) "
+                                 f"within {self.publish_wait_timeout_ms} ms; it may be lost in a failover")
+
     def _get(self, queue: str) -> Any:
         """A single pop (`basic_get`), guarded like the claim (never recorded as unacked)."""
         with self.conn_or_acquire() as client:  # type: ignore[attr-defined]
@@ -282,9 +306,17 @@ class GuardedRedisChannel(GuardedChannelMixin, kombu_redis.Channel):
     pass
 
 
-class GuardedRedisTransport(kombu_redis.Transport):
-    Channel = GuardedRedisChannel
+class GuardedSentinelChannel(GuardedChannelMixin, kombu_redis.SentinelChannel):
+    """The guarded channel over Redis Sentinel (`sentinel://host:port;sentinel://...` with the
+    transport option `master_name`): redis-py asks the sentinels for the current master.
 
+    Replication from master to replica is asynchronous: see `publish_wait_replicas`."""
+
+    from_transport_options = GuardedChannelMixin.from_transport_options + (
+        "master_name", "min_other_sentinels", "sentinel_kwargs", "sentinel_fanout_compat",
+    )
+
+class GuardedTransportMixin:
     def _deliver(self, message: Any, queue: str) -> None:
         if queue in QUEUES:
             # Where kombu puts the message back if its worker is lost (it restores by exchange
@@ -292,4 +324,23 @@ class GuardedRedisTransport(kombu_redis.Transport):
             # whatever the message claims (a routing key that is an object breaks the restore).
             properties = message["properties"]
             properties["delivery_info"] = {**properties["delivery_info"], "exchange": "", "routing_key": queue}
-        super()._deliver(message, queue)
+        super()._deliver(message, queue)  # type: ignore[misc]
+
+
+class GuardedRedisTransport(GuardedTransportMixin, kombu_redis.Transport):
+    Channel = GuardedRedisChannel
+
+
+class GuardedSentinelTransport(GuardedTransportMixin, kombu_redis.SentinelTransport):
+    Channel = GuardedSentinelChannel
+
+
+SENTINEL_TRANSPORT = f"{__name__}:GuardedSentinelTransport"
+REDIS_TRANSPORT = f"{__name__}:GuardedRedisTransport"
+
+
+def register_sentinel_scheme() -> None:
+    """Make `sentinel://` mean the guarded transport in this process. Needed besides Celery's
+    `broker_transport`: on a connection error kombu moves on to the next URL of a `;` list and
+    takes the transport from that URL's scheme, which would be kombu's own, unguarded one."""
+    TRANSPORT_ALIASES["sentinel"] = SENTINEL_TRANSPORT
