@@ -5,14 +5,19 @@ memory off, one warm `babelwire worker` per round (default pool), rates from the
 own timestamps (first job created → last job finished), as in `queue_efficiency`:
 
 - none: no endpoint registered, no dispatcher;
-- dead: an endpoint on 127.0.0.1 whose listener never accepts (connections hang until the
-  connect timeout, or sit unanswered until the read timeout) and `babelwire webhooks
-  dispatch` running beside the worker, retrying; every finished job writes its event and
-  delivery rows in the result's transaction.
+- hung: an endpoint on 127.0.0.1 whose listener never accepts (connections hang until the
+  connect timeout, or sit unanswered until the read timeout);
+- refused: an endpoint on a closed 127.0.0.1 port (every attempt fails at once, so the
+  dispatcher retries as fast as its backoff lets it: the most outbox writes);
 
-Rounds alternate (none, dead, none, dead, …) and the best round of each side counts.
-`webhook_dead_receiver_throughput_ratio` = dead / none (the target is ≥ 0.95). A note gives the deliveries the
-dispatcher attempted meanwhile, so the figure is known to have had a receiver to fail on.
+with `babelwire webhooks dispatch` running beside the worker in both, retrying with a short
+backoff (1 s base, 5 s cap: far more attempts than the defaults' 5 s and 1 h); every finished
+job writes its event and delivery rows in the result's transaction.
+
+Rounds alternate (none, hung, refused, none, …) and the best round of each side counts.
+`webhook_dead_receiver_throughput_ratio` = the worse of hung and refused over none (the
+target is ≥ 0.95); `…_hung` and `…_refused` each. A note gives the deliveries attempted, so the
+figure is known to have had a receiver to fail on.
 """
 
 from __future__ import annotations
@@ -44,6 +49,16 @@ def dead_receiver() -> Iterator[int]:
 
 
 @contextmanager
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where nothing listens: a receiver that is down."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    yield port
+
+
+@contextmanager
 def dispatcher(service: Service) -> Iterator[subprocess.Popen]:
     log = (service.workdir / "dispatch.log").open("a")
     proc = subprocess.Popen([*babelwire_command(), "webhooks", "dispatch"], env=service.env(), stdout=log,
@@ -60,36 +75,52 @@ def dispatcher(service: Service) -> Iterator[subprocess.Popen]:
         log.close()
 
 
+def dead_service(workdir: Path, redis_url: str, name: str, port: int) -> Service:
+    service = Service(workdir / f"webhooks-{name}", redis_url, toy_models_dir(),
+                      settings={"translation_memory": "false", "webhook_allow_networks": "127.0.0.1/32",
+                                "webhook_retry_base_s": "1", "webhook_retry_max_s": "5"})
+    service.store().close()
+    added = subprocess.run([*babelwire_command(), "webhooks", "add", f"http://127.0.0.1:{port}/hook", "--json"],
+                           env=service.env(), capture_output=True, text=True, cwd=ROOT)
+    if added.returncode != 0:
+        raise RuntimeError(f"webhooks add: {added.stderr[-2000:]}")
+    return service
+
+
+def deliveries(service: Service) -> tuple[int, int, int]:
+    """(deliveries, attempts, delivered) in the service's outbox."""
+    listed = subprocess.run([*babelwire_command(), "webhooks", "deliveries", "--json", "--limit", "100000"],
+                            env=service.env(), capture_output=True, text=True, cwd=ROOT)
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    return len(rows), sum(r["attempts"] for r in rows), sum(r["state"] == "delivered" for r in rows)
+
+
 def run(scale: Scale, workdir: Path) -> None:
     warm = articles(4, seed=32, tag="warm")
     rounds = max(1, scale.engine_rounds)
-    with bench_redis_db() as redis_url, dead_receiver() as port:
+    with bench_redis_db() as redis_url, dead_receiver() as hung_port, closed_port() as closed:
         none = Service(workdir / "webhooks-none", redis_url, toy_models_dir(), settings={"translation_memory": "false"})
-        dead = Service(workdir / "webhooks-dead", redis_url, toy_models_dir(),
-                       settings={"translation_memory": "false", "webhook_allow_networks": "127.0.0.1/32",
-                                 "webhook_retry_base_s": "1", "webhook_retry_max_s": "5"})
-        dead.store().close()
-        added = subprocess.run([*babelwire_command(), "webhooks", "add", f"http://127.0.0.1:{port}/hook", "--json"],
-                               env=dead.env(), capture_output=True, text=True, cwd=ROOT)
-        if added.returncode != 0:
-            raise RuntimeError(f"webhooks add: {added.stderr[-2000:]}")
-        best = {"none": 0.0, "dead": 0.0}
+        dead = {"hung": dead_service(workdir, redis_url, "hung", hung_port),
+                "refused": dead_service(workdir, redis_url, "refused", closed)}
+        best = {"none": 0.0, "hung": 0.0, "refused": 0.0}
         for r in range(rounds):
             batch = articles(scale.queue_articles, seed=300 + r, tag=f"w{r}")
             best["none"] = max(best["none"], service_rate(none, batch, warm, workdir).per_s)
-            with dispatcher(dead):
-                best["dead"] = max(best["dead"], service_rate(dead, batch, warm, workdir).per_s)
-        listed = subprocess.run([*babelwire_command(), "webhooks", "deliveries", "--json", "--limit", "100000"],
-                                env=dead.env(), capture_output=True, text=True, cwd=ROOT)
-        rows = [json.loads(line) for line in listed.stdout.splitlines()]
-    attempted = sum(row["attempts"] for row in rows)
-    delivered = sum(row["state"] == "delivered" for row in rows)
-    if not rows or delivered:
-        raise RuntimeError(f"the dead receiver was not in play: {len(rows)} deliveries, {delivered} delivered")
-    note(f"webhooks: {scale.queue_articles} articles × {rounds} round(s); none configured "
-         f"{best['none']:.2f} articles/s, dead receiver {best['dead']:.2f} articles/s; "
-         f"{len(rows)} deliveries, {attempted} attempts, none delivered")
-    report("webhook_dead_receiver_throughput_ratio", best["dead"] / best["none"], "ratio")
+            for name, service in dead.items():
+                with dispatcher(service):
+                    best[name] = max(best[name], service_rate(service, batch, warm, workdir).per_s)
+        counts = {name: deliveries(service) for name, service in dead.items()}
+    for name, (rows, attempted, delivered) in counts.items():
+        if not rows or delivered or not attempted:
+            raise RuntimeError(f"{name}: the dead receiver was not in play: {rows} deliveries, "
+                               f"{attempted} attempts, {delivered} delivered")
+    note(f"webhooks: {scale.queue_articles} articles × {rounds} round(s); articles/s: none configured "
+         f"{best['none']:.2f}, hung receiver {best['hung']:.2f}, refusing receiver {best['refused']:.2f}; "
+         + "; ".join(f"{name}: {rows} deliveries, {attempted} attempts, none delivered"
+                     for name, (rows, attempted, _) in counts.items()))
+    report("webhook_dead_receiver_throughput_ratio", min(best["hung"], best["refused"]) / best["none"], "ratio")
+    report("webhook_dead_receiver_throughput_ratio_hung", best["hung"] / best["none"], "ratio")
+    report("webhook_dead_receiver_throughput_ratio_refused", best["refused"] / best["none"], "ratio")
 
 
 def main() -> None:
