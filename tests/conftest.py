@@ -2,7 +2,7 @@
 
 - `database_url`      a fresh, migrated-on-first-use database, parametrized over SQLite
                       (a file under tmp_path) and PostgreSQL (a new database `bw_test_<random>`
-                      on the machine's server, dropped afterwards; marked `postgres`).
+                      on the session's server (see Services below), dropped afterwards; marked `postgres`).
 - `redis_url`         `redis://<REDIS_HOST>/<db>`: a Redis DB of its own for this pytest
                       session (from BABELWIRE_TEST_REDIS_DBS, default "1,2,3"; a file lock
                       keeps two concurrent sessions off the same DB), flushed before each test.
