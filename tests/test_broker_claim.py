@@ -134,3 +134,24 @@ def test_an_idle_consumer_claims_messages_that_arrive_later_on_either_queue(redi
     finally:
         client.close()
         app.close()
+
+
+def test_a_consumer_that_does_not_ack_leaves_no_unacked_record(redis_url: str) -> None:
+    """The claim records every message it pops; a no_ack consumer (Celery's remote-control
+    replies) never holds one, so the record is removed, or it would come back each time its
+    lease lapsed."""
+    app = app_for(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    received: list[str] = []
+    try:
+        app.send_task("babelwire.process_article", kwargs={"article": {"id": "n", "text": "t"}},
+                      queue=LIVE, task_id="no-ack")
+        with app.connection_for_read() as connection:
+            with connection.Consumer([app.amqp.queues[LIVE]], no_ack=True, accept=["json"],
+                                     callbacks=[lambda body, message: received.append(message.headers["id"])]):
+                drain_until(connection, lambda: bool(received), 10)
+        assert received == ["no-ack"]
+        assert client.hlen("unacked") == 0 and client.zcard("unacked_index") == 0 and client.llen(LIVE) == 0
+    finally:
+        client.close()
+        app.close()

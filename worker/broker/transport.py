@@ -207,10 +207,19 @@ class GuardedChannelMixin:
             message = self._accept(claim.item, queue, tag=claim.tag)
             if message is not None:
                 self.connection._deliver(message, queue)
+                self._forget_unheld(claim.tag)
             return True
         finally:
             self._in_poll = None
             self._flush_brpop_reauth()  # type: ignore[attr-defined]
+
+    def _forget_unheld(self, tag: str) -> None:
+        """The script recorded the message as unacked; a consumer that does not ack (no_ack:
+        Celery's remote-control replies) never holds it, so remove the record, or it would come
+        back every time its lease lapsed. (Delivered and already acked, as under the solo pool,
+        the record is gone and this is a no-op.)"""
+        if tag not in self.qos._delivered:
+            self.qos._remove_from_indices(tag).execute()
 
     def _accept(self, item: bytes, queue: str, tag: str | None) -> dict[str, Any] | None:
         """The envelope of a claimed item, or None after moving a refused one (and its
