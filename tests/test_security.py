@@ -36,7 +36,10 @@ from tests.faults_support import free_port, toy_articles, wait_for
 from worker.celery_app import create_app, send_article
 from worker.config import Settings
 
-SCHEMA_FIELDS = {"id", "title", "text", "url", "lang", "targets", "summary"}
+# html: read as data (pipeline/extract.py), never fetched; callback_url: used only when the
+# operator's allowlist matches it, checked after resolution (worker/delivery/ssrf.py); keep and
+# glossary: terms and their renderings, text only. None names a model, a file or a service.
+SCHEMA_FIELDS = {"id", "title", "text", "html", "url", "callback_url", "lang", "targets", "summary", "keep", "glossary"}
 
 
 class _CreateFileWhenUnpickled:
