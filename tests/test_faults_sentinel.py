@@ -193,6 +193,13 @@ def test_the_master_dies_mid_batch_a_replica_takes_over_and_every_published_arti
         new_master = cluster.replica.client()
         wait_for(lambda: new_master.llen("bulk") == 0 and new_master.hlen("unacked") == 0, 120,
                  "the new master's queue and unacked hash empty")
+        # the API's and the metrics' client of the broker follows the failover too
+        from worker.broker.server import broker_client
+        from worker.config import Settings
+
+        client = broker_client(Settings(broker_url=cluster.broker_url, broker_sentinel_master=MASTER_NAME))
+        client.set("probe", "via-sentinel")
+        assert new_master.get("probe") == "via-sentinel"
     finally:
         store.close()
         workers.stop_all()

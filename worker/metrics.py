@@ -358,9 +358,10 @@ def _app_settings(app: Any) -> Any:
 def start_worker_exporter(settings: Any, telemetry: WorkerTelemetry) -> None:
     """Multiprocess metrics under PROMETHEUS_MULTIPROC_DIR and an HTTP exporter on
     `settings.metrics_port`, in the worker's main process, before the pool forks."""
-    import redis
     from prometheus_client import CollectorRegistry, start_http_server, values
     from prometheus_client.multiprocess import MultiProcessCollector
+
+    from worker.broker.server import broker_client
 
     configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if configured:
@@ -382,7 +383,7 @@ def start_worker_exporter(settings: Any, telemetry: WorkerTelemetry) -> None:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(directory))
     registry.register(
-        QueueDepthCollector(redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2))
+        QueueDepthCollector(broker_client(settings, socket_connect_timeout=2, socket_timeout=2))
     )
     telemetry.server, _thread = start_http_server(settings.metrics_port, addr="0.0.0.0", registry=registry)
     log.info("worker metrics on port %d", settings.metrics_port, extra={"port": settings.metrics_port})

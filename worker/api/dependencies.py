@@ -53,14 +53,13 @@ class ApiServices:
 
     @classmethod
     def open(cls, settings: Settings) -> "ApiServices":
-        import redis
-
+        from worker.broker.server import broker_client
         from worker.celery_app import create_app as create_celery_app
         from worker.delivery.outbox import Outbox
         from worker.store import Store
 
         store = Store(settings.database_url)
-        client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
+        client = broker_client(settings, socket_connect_timeout=2, socket_timeout=5)
         registry, metrics = api_registry(client, store.counts, Outbox(store).stats)
         templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES_DIR),

@@ -50,3 +50,23 @@ def broker_tls(broker_url: str) -> dict[str, Any] | bool:
     queues.) TLS options in the URL's query string — `ssl_ca_certs=/path/ca.pem`, or an explicit
     `ssl_cert_reqs=none` — take the place of this default, as they come from the environment."""
     return {"ssl_cert_reqs": ssl.CERT_REQUIRED} if broker_url.startswith("rediss://") else False
+
+
+def broker_client(settings: Any, **kwargs: Any) -> Any:
+    """A redis-py client of the broker's Redis (queue depths, health): the URL's server, or for
+    `sentinel://` URLs the current master, found through the sentinels (a failover is followed)."""
+    import redis
+
+    url = settings.broker_url
+    if not url.startswith("sentinel://"):
+        return redis.Redis.from_url(url, **kwargs)
+    from urllib.parse import urlparse
+
+    from redis.sentinel import Sentinel
+
+    parts = [urlparse(part) for part in url.split(";") if part]
+    sentinels = [(part.hostname or "localhost", part.port or 26379) for part in parts]
+    db = int((parts[0].path or "/0").lstrip("/") or 0)
+    timeouts = {k: v for k, v in kwargs.items() if k in ("socket_timeout", "socket_connect_timeout")}
+    return Sentinel(sentinels, sentinel_kwargs=timeouts).master_for(
+        settings.broker_sentinel_master, db=db, password=parts[0].password, **kwargs)
