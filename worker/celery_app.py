@@ -257,7 +257,7 @@ def store_wait(settings: Settings) -> float:
 
 
 def send_article(app: Celery, article: dict[str, Any], queue: str = LIVE, task_id: str | None = None, **options: Any) -> Any:
-    """Publish one article message, exactly as a news site would (SPEC §3.3)."""
+    """Publish one article message, exactly as a news site would (README "Running the service")."""
     return app.send_task(TASK_NAME, kwargs={"article": article}, queue=queue, task_id=task_id, **options)
 
 
