@@ -409,3 +409,47 @@ def test_prune_removes_old_finished_events_only(store: Store, cli_in_process: An
     out = cli_in_process(["webhooks", "prune", "--older-than", "2999-01-01"], service_env)
     assert out.returncode == 0 and "1 events removed" in out.stdout  # the pending one stays
     assert [d.id for d in outbox.deliveries()] == [pending.id] and len(events(store)) == 1
+
+
+def test_a_failing_endpoint_holds_its_backlog_and_its_first_success_releases_it(
+    store: Store, only_loopback: ConnectionLog
+) -> None:
+    """A dead receiver costs one attempt per backoff interval, not one per event."""
+    healthy = {"up": False}
+    receiver = LoopbackReceiver(lambda n, r: Reply(200 if healthy["up"] else 503))
+    try:
+        outbox = Outbox(store)
+        outbox.add_endpoint(f"{receiver.url}/hook", ("article.done",), new_secret())
+        for i in range(12):
+            finish(store, {**ARTICLE, "id": f"s{i}", "text": f"Story number {i} is here. It ends."})
+        d = dispatcher(store, concurrency=2, retry_base_s=60, retry_max_s=600)
+        assert d.run_once() == 2  # the first two fail ...
+        assert d.run_once() == 0  # ... and the other ten wait with them
+        held = outbox.deliveries()
+        assert all(x.next_attempt_at > datetime.now(timezone.utc) + timedelta(seconds=20) for x in held)
+        assert len(receiver.requests) == 2 and sum(x.attempts for x in held) == 2
+
+        healthy["up"] = True
+        assert outbox.replay(delivery_ids=[held[-1].id]) == 1  # one comes due (an operator's replay)
+        assert d.run_once() == 1  # it succeeds: the backlog is released
+        assert dispatcher(store, concurrency=20).run_once() == 11
+        assert {x.state for x in outbox.deliveries()} == {DELIVERED}
+        assert len({r.headers["webhook-id"] for r in receiver.requests}) == 12
+    finally:
+        receiver.close()
+
+
+def test_deliveries_held_past_the_retry_window_end_dead_together(store: Store, only_loopback: ConnectionLog) -> None:
+    receiver = LoopbackReceiver(lambda n, r: Reply(503))
+    try:
+        outbox = Outbox(store)
+        outbox.add_endpoint(f"{receiver.url}/hook", ("article.done",), new_secret())
+        for i in range(5):
+            finish(store, {**ARTICLE, "id": f"s{i}", "text": f"Story number {i} is here. It ends."})
+        time.sleep(0.05)
+        dispatcher(store, concurrency=1, retry_for_s=0.01).run_once()
+        rows = outbox.deliveries()
+        assert {x.state for x in rows} == {DEAD} and len(receiver.requests) == 1
+        assert sum("gave up" in (x.last_error or "") for x in rows) == 5
+    finally:
+        receiver.close()

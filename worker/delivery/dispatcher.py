@@ -11,7 +11,10 @@ body and at most `max_response_bytes` of an answer); everything else waits in th
 
 A failed attempt is due again after an exponential backoff with jitter (base · 2^(n-1),
 capped, times a random 0.5–1); once a delivery has been failing for `retry_for_s` (25 h by
-default) it is dead. Refusals (a callback off the allowlist or to a forbidden address, no
+default) it is dead. Backoff is per endpoint as well: when a registered endpoint fails, all
+its pending deliveries wait with it (n counts the endpoint's failures in a row), so a dead
+receiver is probed once per interval instead of once per event; its first success makes the
+held ones due at once. Refusals (a callback off the allowlist or to a forbidden address, no
 callback secret, a removed endpoint) are dead at once. 2xx is delivered; anything else,
 redirects included (never followed), is a failed attempt.
 """
@@ -94,6 +97,8 @@ class Dispatcher:
         self.guard = guard
         self.publisher = publisher  # ResultQueuePublisher, for celery:// endpoints
         self.on_outcome = on_outcome or (lambda outcome: None)
+        self._failures: dict[int, int] = {}  # endpoint id → failed attempts in a row (one per endpoint)
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, store: Any, settings: Any, on_outcome: Callable[[str], None] | None = None) -> "Dispatcher":
@@ -142,10 +147,17 @@ class Dispatcher:
         """Attempt it and record the outcome (a crash before recording: the lease runs out)."""
         attempt = self.attempt(claimed)
         outcome, error, retry_at = attempt.outcome, attempt.error or "failed", None
+        endpoint = claimed.endpoint_id  # None: an article's callback, backed off on its own
+        now = utcnow()
+        with self._lock:
+            streak = self._failures.pop(endpoint, 0) if outcome == DELIVERED else self._failures.get(endpoint, 0)
+            if outcome == FAILED and endpoint is not None:
+                streak = self._failures[endpoint] = streak + 1
+        hold_until = None  # a failing endpoint: when its other deliveries may be tried again
         if outcome == FAILED:
-            now = utcnow()
+            delay = retry_delay(max(claimed.attempt, streak), self.options.retry_base_s, self.options.retry_max_s)
+            hold_until = now + timedelta(seconds=delay) if endpoint is not None else None
             if now - claimed.created_at < timedelta(seconds=self.options.retry_for_s):
-                delay = retry_delay(claimed.attempt, self.options.retry_base_s, self.options.retry_max_s)
                 retry_at = now + timedelta(seconds=delay)
             else:
                 outcome, error = DEAD, f"{error} (gave up after {claimed.attempt} attempts)"
@@ -155,9 +167,14 @@ class Dispatcher:
         try:
             if outcome == DELIVERED:
                 self.outbox.delivered(claimed.delivery_id, attempt.status)
+                if streak and endpoint is not None:
+                    self.outbox.release_endpoint(endpoint, self.options.lease_s)
                 log.info("webhook delivered to %s", where, extra=extra)
             else:
                 self.outbox.failed(claimed.delivery_id, error, attempt.status, retry_at)
+                if hold_until is not None and endpoint is not None:
+                    self.outbox.hold_endpoint(endpoint, hold_until, now - timedelta(seconds=self.options.retry_for_s),
+                                              error)
                 log.log(logging.INFO if outcome == FAILED else logging.WARNING, "webhook to %s %s: %s", where,
                         outcome, error, extra=extra)
         except Exception as exc:  # could not record it: the lease runs out and it is tried again

@@ -230,6 +230,34 @@ class Outbox:
                 .values(**values)
             )
 
+    def hold_endpoint(self, endpoint_id: int, until: datetime, given_up_before: datetime, error: str) -> None:
+        """The endpoint is failing: its other pending deliveries wait until `until` too (so a
+        dead receiver costs one attempt per backoff interval, not one per event), and those
+        created before `given_up_before` (past the retry window) are dead."""
+        with self.store._write() as session:
+            mine = (WebhookDeliveryRow.endpoint_id == endpoint_id) & (WebhookDeliveryRow.state == PENDING)
+            session.execute(
+                update(WebhookDeliveryRow).where(mine, WebhookDeliveryRow.created_at < given_up_before)
+                .values(state=DEAD, last_error=f"gave up: the endpoint kept failing ({error})"[:MAX_ERROR_CHARS])
+            )
+            session.execute(
+                update(WebhookDeliveryRow).where(mine, WebhookDeliveryRow.next_attempt_at < until)
+                .values(next_attempt_at=until)
+            )
+
+    def release_endpoint(self, endpoint_id: int, lease_s: float) -> int:
+        """The endpoint answers again: its held deliveries are due now. Only those due later
+        than a lease from now: a delivery claimed by a dispatcher at this moment is due at most a
+        lease ahead, and is left alone (no second copy while it is in flight). Returns how many."""
+        now = utcnow()
+        with self.store._write() as session:
+            return int(session.execute(
+                update(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.endpoint_id == endpoint_id, WebhookDeliveryRow.state == PENDING,
+                       WebhookDeliveryRow.next_attempt_at > now + timedelta(seconds=lease_s))
+                .values(next_attempt_at=now)
+            ).rowcount or 0)
+
     # --- views and replays ----------------------------------------------------------------------
 
     def deliveries(self, *, failed_only: bool = False, job_id: str | None = None, limit: int = 100) -> list[Delivery]:
