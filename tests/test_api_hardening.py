@@ -183,7 +183,10 @@ def test_login_signs_a_session_limits_failures_and_logs_out(
         assert browser.get("/").status_code == 200
         # a tampered session is no session
         tampered = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
-        assert browser.get("/", cookies={"babelwire_session": tampered}).status_code == 401
+        with server.client(follow_redirects=False) as forger:
+            assert forger.get("/", headers={"Cookie": f"babelwire_session={cookie}"}).status_code == 200
+            assert forger.get("/", headers={"Cookie": f"babelwire_session={tampered}"}).status_code == 401
+            assert forger.get("/", headers={"Cookie": f"babelwire_session={TOKEN}"}).status_code == 401
         logout = browser.post("/logout")
         assert logout.status_code == 303 and logout.headers["location"] == "/login"
         assert "max-age=0" in logout.headers["set-cookie"].lower()  # the browser drops it
