@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 import signal
 import time
 from pathlib import Path
@@ -164,10 +165,12 @@ def test_default_settings_two_whole_worker_kills_every_article_done_within_two_m
         logs: list[WorkerProcess] = [worker]
         stale: dict[str, int] = {}
         cut_short: dict[str, int] = {}
+        killed_at: dict[str, datetime] = {}  # cut-short job → when its worker was killed
         for done_before in (8, 16):
             wait_for(lambda: done_count(store) >= done_before, 180, f"{done_before} articles done",
                      context=lambda: worker.log[-4000:])
             cut = kill_mid_article(store, worker, "worker", stale)
+            killed_at.update(dict.fromkeys(cut, datetime.now(timezone.utc)))
             stale.update(cut)
             for job_id in cut:
                 cut_short[job_id] = cut_short.get(job_id, 0) + 1
@@ -181,9 +184,13 @@ def test_default_settings_two_whole_worker_kills_every_article_done_within_two_m
 
         wait_for(lambda: done_count(store) == len(articles), 120, "every article done within 2 minutes of the restart",
                  context=unfinished)
-        print(f"\nRESULT worker_death_defaults 2 whole-worker kills ({len(cut_short)} cut short): last article "
-              f"done {time.monotonic() - restarted:.1f} s after the last restart")
+        finished = time.monotonic() - restarted
         jobs = all_jobs(store)
+        # taken up again: the cut-short job's last start, after the kill of its worker
+        redelivered = sorted((j.started_at - killed_at[j.id]).total_seconds() for j in jobs if j.id in killed_at)
+        print(f"\nRESULT worker_death_defaults 2 whole-worker kills ({len(cut_short)} cut short): taken up again "
+              f"{', '.join(f'{s:.1f}' for s in redelivered)} s after the kill; last article done {finished:.1f} s "
+              "after the last restart")
         assert {j.status for j in jobs} == {"done"} and len(jobs) == len(articles)
         assert {j.id: j.attempts for j in jobs} == {j.id: 1 + cut_short.get(j.id, 0) for j in jobs}
         ran = completions([w.log for w in logs])
