@@ -212,27 +212,126 @@ class BabelwireSide:
         return f"{self.engines.cache.device}/{self.engines.cache.compute_type}"
 
 
+@dataclass(frozen=True)
+class RawSetting:
+    """One way to drive CTranslate2 directly: threads layout, compute type, and how the
+    batch is handed over (`tokens`: one call cut by 4096 tokens; `split`: one call cut into
+    one piece per replica; `async`: one asynchronous call per replica)."""
+
+    inter_threads: int
+    intra_threads: int
+    feed: str
+    compute_type: str = "int8"
+
+    @property
+    def label(self) -> str:
+        return f"{self.inter_threads}x{self.intra_threads} {self.compute_type} {self.feed}"
+
+
+def raw_settings(cores: int, wide: bool = False) -> list[RawSetting]:
+    """The settings the run compares babelwire with (more with `wide`, for --sweep)."""
+    settings = [
+        RawSetting(1, cores, "tokens"),  # one replica using every core (babelwire's old choice)
+        RawSetting(cores, 1, "tokens"),  # one replica per core, one call: one replica works
+        RawSetting(cores, 1, "split"),
+        RawSetting(cores, 1, "async"),
+        RawSetting(cores, 1, "split", "int8_float32"),
+    ]
+    if cores >= 4:
+        settings.append(RawSetting(cores // 2, 2, "split"))
+    if wide:
+        settings += [RawSetting(1, cores, "tokens", "int8_float32"), RawSetting(1, cores, "examples32"),
+                     RawSetting(cores, 1, "examples16"), RawSetting(cores, 1, "split2x")]
+    return settings
+
+
+class RawSide:
+    """CTranslate2 as a user would call it: SentencePiece pieces in, `translate_batch`,
+    SentencePiece out (no babelwire code)."""
+
+    def __init__(self, model_dir: Path, setting: RawSetting, new_tokens: int, device: str):
+        import ctranslate2
+        import sentencepiece as spm
+
+        self.setting = setting
+        self.new_tokens = new_tokens
+        self.translator = ctranslate2.Translator(
+            str(model_dir), device=device, compute_type=setting.compute_type,
+            inter_threads=setting.inter_threads, intra_threads=setting.intra_threads,
+        )
+        self.source = spm.SentencePieceProcessor(model_file=str(model_dir / "source.spm"))
+        self.target = spm.SentencePieceProcessor(model_file=str(model_dir / "target.spm"))
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        import math
+
+        setting = self.setting
+        source = [pieces + ["</s>"] for pieces in self.source.encode(list(texts), out_type=str)]
+        common = {"beam_size": 1, "max_decoding_length": self.new_tokens}
+        replicas = setting.inter_threads
+        if setting.feed == "async":
+            order = sorted(range(len(source)), key=lambda i: len(source[i]))
+            size = math.ceil(len(order) / replicas)
+            pending = [(chunk, self.translator.translate_batch([source[i] for i in chunk], asynchronous=True, **common))
+                       for chunk in (order[j:j + size] for j in range(0, len(order), size))]
+            hypotheses: list = [None] * len(source)
+            for chunk, futures in pending:
+                for i, future in zip(chunk, futures):
+                    hypotheses[i] = future.result().hypotheses[0]
+        else:
+            if setting.feed == "tokens":
+                batching = {"batch_type": "tokens", "max_batch_size": 4096}
+            elif setting.feed.startswith("split"):  # "split2x": two pieces per replica
+                pieces = replicas * (int(setting.feed[5:-1]) if setting.feed != "split" else 1)
+                batching = {"batch_type": "examples", "max_batch_size": math.ceil(len(source) / pieces)}
+            else:  # "examplesN"
+                batching = {"batch_type": "examples", "max_batch_size": int(setting.feed[8:])}
+            results = self.translator.translate_batch(source, **common, **batching)
+            hypotheses = [r.hypotheses[0] for r in results]
+        return [self.target.decode([t for t in h if t != "</s>"]) for h in hypotheses]
+
+    def output_lengths(self, texts: Sequence[str]) -> list[int]:
+        source = [pieces + ["</s>"] for pieces in self.source.encode(list(texts), out_type=str)]
+        return [len(r.hypotheses[0]) for r in self.translator.translate_batch(
+            source, beam_size=1, max_decoding_length=self.new_tokens)]
+
+
+@dataclass
+class Best:
+    """The best round of one side, in wall-clock and in CPU seconds (all threads)."""
+
+    wall: float = float("inf")
+    cpu: float = float("inf")
+
+    def measure(self, run: Callable[[], object]) -> None:
+        import time
+
+        wall_started, cpu_started = time.perf_counter(), time.process_time()
+        run()
+        self.wall = min(self.wall, time.perf_counter() - wall_started)
+        self.cpu = min(self.cpu, time.process_time() - cpu_started)
+
+
 def best_of(rounds: int, run: Callable[[], object]) -> float:
-    best = float("inf")
+    best = Best()
     for _ in range(rounds):
-        with timed() as elapsed:
-            run()
-        best = min(best, elapsed())
-    return best
+        best.measure(run)
+    return best.wall
 
 
 def default_threads() -> int:
-    import os
+    from models.loader import usable_cores
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable_cores()
 
 
 def run(scale: Scale, workdir: Path) -> None:
+    from models.loader import LoadOptions
     from worker.config import Settings
 
     settings = Settings()
     shape = MARIAN_BASE if scale.engine_full_size else TOY_SHAPE
-    threads = settings.threads or default_threads()
+    cores = settings.threads or default_threads()
     texts = sentences(scale.engine_sentences)
     n = scale.engine_output_tokens
 
@@ -246,41 +345,83 @@ def run(scale: Scale, workdir: Path) -> None:
         beam: BabelwireSide(workdir / "store", settings.threads, beam, settings.translation_max_batch_tokens)
         for beam in sorted({1, settings.translation_beam_size})
     }
+    device = sides[1].engines.cache.device
+    layout = LoadOptions.for_threads(settings.threads, device=device)
     # transformers runs where babelwire runs: on the GPU when there is one (still float32)
-    hf = TransformersSide(checkpoint, threads, sides[1].engines.cache.device)
+    hf = TransformersSide(checkpoint, cores, device)
+    raws = {s.label: RawSide(workdir / "store" / MODEL_NAME, s, n, device)
+            for s in (raw_settings(cores) if device == "cpu" else [RawSetting(1, 1, "tokens", "int8_float16")])}
     for side in sides.values():
         side.set_output_tokens(n)
 
-    # same work on both sides: every sentence gets exactly n output tokens
+    # same work on every side: every sentence gets exactly n output tokens
     _, hf_lengths = hf.translate(texts[:4], n)
+    lengths = {f"transformers": hf_lengths}
     for beam, side in sides.items():
-        side.translate(texts[:4])  # warm-up
-        lengths = side.output_lengths(texts[:4], n)
-        if set(lengths) != {n} or set(hf_lengths) != {n}:
-            raise RuntimeError(f"output lengths differ from {n}: babelwire beam {beam} {lengths}, transformers {hf_lengths}")
+        side.translate(texts)  # warm-up, on the measured input (CTranslate2's allocator caches)
+        lengths[f"babelwire beam {beam}"] = side.output_lengths(texts[:4], n)
+    for label, raw in raws.items():
+        raw.translate(texts)
+        lengths[label] = raw.output_lengths(texts[:4])
+    if any(set(found) != {n} for found in lengths.values()):
+        raise RuntimeError(f"output lengths differ from {n}: {lengths}")
 
-    hf_best = float("inf")
-    bw_best = {beam: float("inf") for beam in sides}
-    for _ in range(scale.engine_rounds):  # interleaved, so both see the same machine load
-        hf_best = min(hf_best, best_of(1, lambda: hf.translate(texts, n)))
+    # interleaved rounds, so every side sees the same machine load; the best round counts
+    hf_best, bw_best, raw_best = Best(), {beam: Best() for beam in sides}, {label: Best() for label in raws}
+    for _ in range(scale.engine_rounds):
+        hf_best.measure(lambda: hf.translate(texts, n))
         for beam, side in sides.items():
-            bw_best[beam] = min(bw_best[beam], best_of(1, lambda: side.translate(texts)))
+            bw_best[beam].measure(lambda: side.translate(texts))
+        for label, raw in raws.items():
+            raw_best[label].measure(lambda: raw.translate(texts))
 
     tokens = len(texts) * n
-    hf_rate = tokens / hf_best
-    note(f"engine: {len(texts)} sentences × {n} tokens; transformers float32 greedy on {hf.device}, "
-         f"{threads} torch threads: {hf_rate:.0f} tokens/s")
+    note(f"engine: {cpu_description()}")
+    note(f"engine: {len(texts)} sentences × {n} tokens, best of {scale.engine_rounds} interleaved rounds "
+         f"(tokens/s | tokens per CPU-second)")
+    note(f"engine:   transformers float32 greedy on {hf.device}, {cores} torch threads: "
+         f"{tokens / hf_best.wall:.0f} | {tokens / hf_best.cpu:.0f}")
+    for label, best in raw_best.items():
+        note(f"engine:   raw CTranslate2 {label}, greedy: {tokens / best.wall:.0f} | {tokens / best.cpu:.0f}")
     for beam in sides:
-        note(f"engine: babelwire {sides[beam].device}, beam {beam}, threads {settings.threads or 'auto'}, "
-             f"max_batch_tokens {settings.translation_max_batch_tokens}: {tokens / bw_best[beam]:.0f} tokens/s")
-    report("engine_speedup_vs_transformers", (tokens / bw_best[1]) / hf_rate, "x")
+        note(f"engine:   babelwire {sides[beam].device}, beam {beam}, threads {settings.threads or 'auto'} "
+             f"(inter_threads {layout.inter_threads}, intra_threads {layout.intra_threads}), "
+             f"max_batch_tokens {settings.translation_max_batch_tokens}: "
+             f"{tokens / bw_best[beam].wall:.0f} | {tokens / bw_best[beam].cpu:.0f}")
+    best_raw = min(raw_best, key=lambda label: raw_best[label].wall)
+    best_raw_cpu = min(raw_best, key=lambda label: raw_best[label].cpu)
+    note(f"engine: best raw CTranslate2 setting: {best_raw} (per CPU-second: {best_raw_cpu})")
+    report("engine_speedup_vs_transformers", hf_best.wall / bw_best[1].wall, "x")
+    report("engine_speedup_vs_transformers_per_cpu_second", hf_best.cpu / bw_best[1].cpu, "x")
+    # the limit: babelwire at its defaults over raw CTranslate2 at its best setting (target >= 0.95)
+    report("engine_vs_best_ctranslate2", raw_best[best_raw].wall / bw_best[1].wall, "ratio")
+    report("engine_vs_best_ctranslate2_per_cpu_second", raw_best[best_raw_cpu].cpu / bw_best[1].cpu, "ratio")
     if settings.translation_beam_size != 1:
         report(f"engine_speedup_vs_transformers_greedy_at_beam{settings.translation_beam_size}",
-               (tokens / bw_best[settings.translation_beam_size]) / hf_rate, "x")
+               hf_best.wall / bw_best[settings.translation_beam_size].wall, "x")
+
+
+def cpu_description() -> str:
+    """The CPU's model name and the instruction sets CTranslate2's int8 kernels care about."""
+    import re
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
+
+        return f"CPU {platform.processor() or platform.machine()} (no /proc/cpuinfo)"
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", info, re.M)
+    wanted = sorted(f for f in (flags.group(1).split() if flags else [])
+                    if f == "avx2" or f.startswith(("avx512", "amx")) or "vnni" in f)
+    return f"CPU {model.group(1).strip() if model else 'unknown'}, {default_threads()} cores; ISA {' '.join(wanted) or 'no AVX2'}"
 
 
 def sweep(scale: Scale, workdir: Path) -> None:
-    """CTranslate2 settings by measurement: tokens/s for beam × intra threads × batch tokens."""
+    """CTranslate2 settings by measurement (BENCHMARKS.md): raw CTranslate2 greedy under each
+    threads layout / feed / compute type, interleaved rounds, then babelwire beam × threads.
+    Run once more under `CT2_USE_EXPERIMENTAL_PACKED_GEMM=1` to compare packed GEMM."""
     workdir = workdir / "engine"
     checkpoint_dir = workdir / "hf-checkpoint"
     if not (workdir / "store" / MODEL_NAME).exists():
@@ -289,15 +430,27 @@ def sweep(scale: Scale, workdir: Path) -> None:
     texts = sentences(scale.engine_sentences)
     n = scale.engine_output_tokens
     tokens = len(texts) * n
-    for threads in (1, 2, 0):
+    cores = default_threads()
+    note(f"sweep: {cpu_description()}")
+    raws = {s.label: RawSide(workdir / "store" / MODEL_NAME, s, n, "cpu") for s in raw_settings(cores, wide=True)}
+    bests = {label: Best() for label in raws}
+    for raw in raws.values():
+        raw.translate(texts)
+    for _ in range(max(3, scale.engine_rounds)):
+        for label, raw in raws.items():
+            bests[label].measure(lambda: raw.translate(texts))
+    for label, best in bests.items():
+        print(f"SWEEP raw {label} beam=1 {tokens / best.wall:.0f} tokens/s {tokens / best.cpu:.0f} tokens/cpu-s", flush=True)
+    for threads in (1, 0):
         for beam in (1, 2, 4):
-            for batch_tokens in (1024, 4096):
-                side = BabelwireSide(workdir / "store", threads, beam, batch_tokens)
-                side.set_output_tokens(n)
-                side.translate(texts[:4])
-                seconds = best_of(max(2, scale.engine_rounds), lambda: side.translate(texts))
-                print(f"SWEEP threads={threads or 'auto'} beam={beam} max_batch_tokens={batch_tokens} "
-                      f"{tokens / seconds:.0f} tokens/s", flush=True)
+            side = BabelwireSide(workdir / "store", threads, beam, 4096)
+            side.set_output_tokens(n)
+            side.translate(texts)
+            best = Best()
+            for _ in range(max(2, scale.engine_rounds)):
+                best.measure(lambda: side.translate(texts))
+            print(f"SWEEP babelwire threads={threads or 'auto'} beam={beam} max_batch_tokens=4096 "
+                  f"{tokens / best.wall:.0f} tokens/s {tokens / best.cpu:.0f} tokens/cpu-s", flush=True)
 
 
 def main() -> None:

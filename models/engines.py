@@ -72,9 +72,7 @@ class ModelEngines:
     ) -> "ModelEngines":
         """Engines over the store at `models_dir`; nothing is loaded until used or `warm_up()`."""
         store = ModelStore(Path(models_dir))
-        options = LoadOptions(
-            device=device, compute_type=compute_type, intra_threads=threads, memory_mb=memory_mb
-        )
+        options = LoadOptions.for_threads(threads, device=device, compute_type=compute_type, memory_mb=memory_mb)
         return cls(
             store,
             ModelCache(store, options),

@@ -8,6 +8,8 @@ A `LoadedModel` owns one `ctranslate2.Translator` and its tokenizer (as faster-w
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -34,9 +36,27 @@ AUTO_COMPUTE = {
 class LoadOptions:
     device: str = "auto"
     compute_type: str = "auto"
-    inter_threads: int = 1  # batches run in parallel (one is right for one worker process)
+    inter_threads: int = 1  # replicas: batches run in parallel on one copy of the weights
     intra_threads: int = 0  # threads per batch; 0 lets CTranslate2 choose
     memory_mb: int = 4096  # loaded models' file sizes, summed, before LRU eviction
+
+    @classmethod
+    def for_threads(
+        cls, threads: int = 0, *, device: str = "auto", compute_type: str = "auto", memory_mb: int = 4096
+    ) -> "LoadOptions":
+        """`threads` CTranslate2 compute threads for this process (0: every core it may run
+        on), laid out as measured fastest (BENCHMARKS.md, "Engine"): on CPU one replica per
+        thread, one thread each (`inter_threads=threads, intra_threads=1`), each call split
+        so that every replica works (`LoadedModel`). On 2 cores that gave 1.6–1.9× the
+        tokens/s of one replica with 2 threads, whose OpenMP threads spend a quarter of their
+        CPU time waiting. On a GPU one replica (its threads only feed the device)."""
+        if threads < 0:
+            raise ValueError(f"threads must be >= 0 (got {threads})")
+        if device == "cuda" or (device == "auto" and ctranslate2.get_cuda_device_count() > 0):
+            return cls(device=device, compute_type=compute_type, inter_threads=1,
+                       intra_threads=threads, memory_mb=memory_mb)
+        return cls(device=device, compute_type=compute_type, inter_threads=threads or usable_cores(),
+                   intra_threads=1, memory_mb=memory_mb)
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -45,6 +65,31 @@ class LoadOptions:
             raise ValueError("inter_threads must be >= 1 and intra_threads >= 0")
         if self.memory_mb < 1:
             raise ValueError(f"memory_mb must be positive (got {self.memory_mb})")
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which a container's cpuset limits)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def spread_over_replicas(count: int, longest: int, replicas: int, options: dict[str, Any]) -> dict[str, Any]:
+    """`translate_batch` options that cut one call into equal sub-batches, a multiple of
+    `replicas` of them, so each replica of a `Translator(inter_threads=replicas)` works on
+    the call: CTranslate2 sorts the examples by length, cuts them by `max_batch_size` and
+    runs the pieces in parallel, but a call that fits in one sub-batch runs on one replica
+    alone, and a token cap cuts 5,000 tokens into 4,096 + 904 (one replica mostly idle).
+    A token cap stays a bound: no piece holds more than `max_batch_size` × its longest input."""
+    if replicas <= 1 or count <= 1:
+        return options
+    cap = options.get("max_batch_size", 0)
+    if options.get("batch_type", "examples") == "tokens" and cap:
+        rounds = math.ceil(count * longest / (cap * replicas))  # pieces per replica
+        per_piece = max(1, min(math.ceil(count / (rounds * replicas)), cap // max(longest, 1)))
+    else:
+        per_piece = math.ceil(count / replicas)
+        if cap:
+            per_piece = min(per_piece, cap)
+    return {**options, "batch_type": "examples", "max_batch_size": per_piece}
 
 
 def resolve_device(device: str) -> str:
@@ -118,6 +163,8 @@ class LoadedModel:
         with self._stats_lock:
             self._stats.batch_calls += 1
             self._stats.examples += len(source)
+        options = spread_over_replicas(len(source), max(len(s) for s in source),
+                                       self.translator.num_translators, options)
         results = self.translator.translate_batch(
             [list(s) for s in source], return_attention=return_attention, **options
         )

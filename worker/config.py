@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     targets: Annotated[tuple[str, ...], NoDecode] = ("de", "fr", "es")
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
     compute_type: str = "auto"
-    threads: int = Field(0, ge=0)  # 0: let CTranslate2 pick (all cores)
+    # CTranslate2 threads per process (0: all its cores; prefork gives each process its share),
+    # as one-thread replicas that split each call between them (models.loader.LoadOptions.for_threads)
+    threads: int = Field(0, ge=0)
     max_text_chars: int = Field(100_000, ge=1)
     max_html_chars: int = Field(2_000_000, ge=1)  # an article's `html`, as sent
     max_targets: int = Field(20, ge=1)

@@ -47,19 +47,25 @@ class Accepted:
 
 @dataclass
 class SubmissionReport:
+    """Counts, rejections, and — when the caller needs them — the accepted items or their job
+    ids. `enqueue` of a 1,000,000-line file keeps neither unless it prints or follows the
+    ids (`--json`, `--wait`), so its memory stays flat however long the input is."""
+
     accepted: int = 0
     duplicates: int = 0
     resent: int = 0  # duplicates whose message had never gone out, sent now
-    items: list[Accepted] = field(default_factory=list)
+    items: list[Accepted] = field(default_factory=list)  # with keep_items
+    job_ids: list[str] = field(default_factory=list)  # with keep_job_ids, in input order
     rejected: list[Rejection] = field(default_factory=list)
-
-    @property
-    def job_ids(self) -> list[str]:
-        return [item.submission.job_id for item in self.items]
+    keep_items: bool = True
+    keep_job_ids: bool = True
 
     def add(self, accepted: Iterable[Accepted]) -> None:
         for item in accepted:
-            self.items.append(item)
+            if self.keep_items:
+                self.items.append(item)
+            if self.keep_job_ids:
+                self.job_ids.append(item.submission.job_id)
             if item.submission.duplicate:
                 self.duplicates += 1
                 self.resent += item.submission.send

@@ -103,7 +103,8 @@ def enqueue(
         celery_app = create_app(settings)
     except ValueError as exc:
         raise fail(f"configuration: {exc}") from None
-    report = SubmissionReport()
+    # job ids only when printed or followed: otherwise memory stays flat on any input size
+    report = SubmissionReport(keep_items=False, keep_job_ids=json_out or wait)
     show = _show_progress(json_out)
     try:
         submitter = Submitter(store, celery_app, queue)
@@ -132,7 +133,7 @@ def enqueue(
     out = enqueue_report(report)
     finished: dict[str, int] | None = None
     unfinished = 0
-    if wait and report.items:
+    if wait and report.job_ids:
         finished, unfinished, failures = _wait(store, report.job_ids, timeout, show)
         out.update(finished)
         if unfinished:
