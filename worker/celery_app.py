@@ -41,7 +41,6 @@ from worker.broker.hooks import require_hooks
 from worker.broker.server import REDIS_SCHEMES, broker_tls
 from worker.config import Settings, get_settings
 from worker.queues import LIVE, QUEUES
-from worker import metrics as _telemetry_signals  # noqa: F401  Celery signals: Prometheus metrics, JSON logs
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +266,9 @@ def __getattr__(name: str) -> Any:
     Built on first access, not at import, so that importing this module never fails on
     settings (the CLI reports a bad setting as a configuration error, exit 2)."""
     if name == "app":
+        from worker import metrics as telemetry
+
         globals()["app"] = created = create_app()
+        telemetry.install()  # a worker started as `celery -A worker.celery_app worker` reports too
         return created
     raise AttributeError(name)
