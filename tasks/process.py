@@ -97,6 +97,9 @@ class TaskContext:
     batch: BatchOptions = field(default_factory=BatchOptions)
     retry_max_delay_s: int = 60
     store_wait_s: float = 0.0  # how long a task waits for an unreachable store (0: not at all)
+    # Called with the article's key once a message validates: the worker binds it to the
+    # task's log lines (the article is validated once, here, and nowhere else).
+    on_article: Callable[[str], None] | None = None
     pid: int = field(default_factory=os.getpid)
     batcher: ArticleBatcher = field(init=False)
 
@@ -235,6 +238,8 @@ def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **une
                     "message", f"unexpected {', '.join(extra)}; send kwargs={{'article': {{...}}}} only"
                 )
             valid = validate_article(article, context.limits)
+            if context.on_article is not None:
+                context.on_article(valid.key)
         except ArticleError as exc:
             # an article sent as the only positional argument still identifies its job
             raw = article if article is not None or len(args) != 1 else args[0]
@@ -271,7 +276,10 @@ def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **une
             return {"job_id": claim.job_id, "status": "failed", "error": error}
         result.job_id = claim.job_id
         _with_store(context, message_id, lambda: context.store.finish_job(claim.job_id, result))
-        done = {"job_id": claim.job_id, "status": result.status}
+        # what the worker's metrics and logs need, so they neither validate the article
+        # again nor read the job back
+        done = {"job_id": claim.job_id, "status": result.status, "article_id": valid.key,
+                "timings_ms": dict(result.timings_ms), "models": dict(result.models)}
         failures = failure_counts(result.checks, result.source_lang)
         if failures:  # for the worker's metrics (babelwire_check_failures_total)
             done["check_failures"] = failures

@@ -242,7 +242,16 @@ def build_task_context(settings: Settings) -> TaskContext:
         batch=BatchOptions(settings.batch_articles, settings.batch_window_ms / 1000),
         retry_max_delay_s=RETRY_MAX_DELAY_S,
         store_wait_s=store_wait(settings),
+        on_article=_log_article_id,
     )
+
+
+def _log_article_id(article_key: str) -> None:
+    """The task's log lines carry its article's id from the moment the article validates
+    (the binding ends with the task: the telemetry resets the context after each task)."""
+    from worker import logging as json_logs
+
+    json_logs.bind_context(article_id=article_key)
 
 
 STORE_WAIT_CAP_S = 120

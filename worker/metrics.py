@@ -427,25 +427,11 @@ def _task_context(task: Any) -> Any:
     return getattr(type(task), "_context", None) if task is not None else None
 
 
-def _article_key(task: Any, kwargs: Mapping[str, Any] | None) -> str | None:
-    """The article's id (its key), for the log lines of the task; None if it does not validate."""
-    context = _task_context(task)
-    article = (kwargs or {}).get("article")
-    if context is None or not isinstance(article, dict):
-        return None
-    from pipeline.article import ArticleError, validate_article
-
-    try:
-        return validate_article(article, context.limits).key
-    except ArticleError:
-        return None
-
-
 def _on_task_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, **_: Any) -> None:
     if task_id is None:
         return
     queue = message_queue(getattr(task.request, "delivery_info", None) if task else None)
-    token = json_logs.bind_context(job_id=task_id, article_id=_article_key(task, kwargs), queue=queue)
+    token = json_logs.bind_context(job_id=task_id, queue=queue)  # the task adds article_id once it validates
     _telemetry.running[task_id] = (time.perf_counter(), token)
 
 
@@ -468,17 +454,14 @@ def _record_task(task: Any, retval: Any, state: str | None, started: float | Non
     if state == "RETRY" or not isinstance(retval, dict):
         return  # a retry is counted by task_retry; an exception by Celery's own log line
     status = "duplicate" if retval.get("skipped") else str(retval.get("status"))
-    job_id = retval.get("job_id")
     context = _task_context(task)
-    job = None
-    if job_id and status in ("done", "partial", "failed") and context is not None and hasattr(context.store, "job"):
-        job = context.store.job(job_id)
+    timings = retval.get("timings_ms") if isinstance(retval.get("timings_ms"), dict) else {}
     extra: dict[str, Any] = {"status": status, "stage": "task"}
     if seconds is not None:
         extra["duration_ms"] = round(seconds * 1000)
-    if job is not None:
-        extra.update(job_id=job.id, article_id=job.article_key, timings_ms=dict(job.timings or {}),
-                     models=dict(job.models or {}))
+    if retval.get("article_id"):
+        extra.update(job_id=retval.get("job_id"), article_id=retval["article_id"], timings_ms=dict(timings),
+                     models=dict(retval.get("models") or {}))
     log.info("article %s", status, extra=extra)
 
     metrics = _telemetry.metrics
@@ -488,8 +471,8 @@ def _record_task(task: Any, retval: Any, state: str | None, started: float | Non
     count_check_failures(metrics, retval.get("check_failures"))
     if seconds is not None and status != "duplicate":
         metrics.article_seconds.labels(queue).observe(seconds)
-    if job is not None:
-        for stage, ms in (job.timings or {}).items():
+    if status != "duplicate":
+        for stage, ms in timings.items():
             if stage in STAGES:
                 metrics.stage_seconds.labels(stage).observe(ms / 1000)
     if _telemetry.tracker is not None and context is not None:
