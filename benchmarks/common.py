@@ -129,7 +129,7 @@ def boilerplate_sentence(rng: random.Random) -> str:
 
 
 def news_article(rng: random.Random, sentences: int) -> dict:
-    """An article dict (SPEC §3.1) of news-like English."""
+    """An article dict (docs/contracts.md, Article) of news-like English."""
     title = f"{rng.choice(_ORGS).capitalize()} {rng.choice(_VERBS)} {rng.choice(_THINGS)}"
     body = " ".join(news_sentence(rng) for _ in range(sentences))
     return {"title": title, "text": body + " " + boilerplate_sentence(rng)}

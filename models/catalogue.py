@@ -5,7 +5,7 @@ and for which languages, its license and approximate download size. `pull_hint` 
 missing language pair into the command that fetches the best model for it; the error
 messages of the engines and `babelwire doctor` use it.
 
-Routing preference for recommendations (SPEC §1.7, licenses): a direct OPUS-MT pair, else a
+Routing preference for recommendations (docs/contracts.md, Model store): a direct OPUS-MT pair, else a
 multi-language OPUS-MT model, else M2M100. Non-commercial models (NLLB-200, mT5-XLSum) are
 never recommended by default: pulling them needs an explicit license confirmation.
 """

@@ -1,4 +1,4 @@
-"""A Hugging Face checkpoint directory → a model in the store (SPEC §3.7).
+"""A Hugging Face checkpoint directory → a model in the store (docs/contracts.md, Model store).
 
 `convert_checkpoint` detects the architecture family from `config.json` (`model_type`), the
 tokenizer from the files, the languages from what the checkpoint says (Marian

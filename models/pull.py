@@ -1,4 +1,4 @@
-"""`babelwire models pull`: a model from the Hugging Face hub into the store (SPEC §3.7).
+"""`babelwire models pull`: a model from the Hugging Face hub into the store (docs/contracts.md, Model store).
 
 The only place babelwire downloads anything. A catalogue name (or a hub id, or an
 `opus-mt-xx-yy` name OPUS-MT publishes) is resolved to a repository and revision; the

@@ -1,4 +1,4 @@
-"""The one article schema every entry point validates against (SPEC §3.1).
+"""The one article schema every entry point validates against (docs/contracts.md, Article).
 
 An article carries its body as `text` or as `html` (a CMS body fragment or a whole page),
 never both; the size limit of each applies to what was sent. HTML is read later, by the
@@ -104,7 +104,7 @@ class Article(BaseModel):
     # Computed once per (frozen) article: enqueue and the store ask for it several times.
     @cached_property
     def key(self) -> str:
-        """Identity of the job (SPEC §1.2): normalized title and text plus output-changing options."""
+        """Identity of the job (docs/architecture.md, step 2): normalized title and text plus output-changing options."""
         payload = {
             "title": _normalize_for_key(self.title or ""),
             "text": _normalize_for_key(self.text or ""),

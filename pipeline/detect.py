@@ -1,4 +1,4 @@
-"""Language detection (SPEC §1.4) with py3langid, which ships its model: nothing is downloaded.
+"""Language detection (docs/architecture.md, step 4) with py3langid, which ships its model: nothing is downloaded.
 
 * An explicit `lang` on the article (the `hint`) wins, with confidence 1.0.
 * Otherwise py3langid's normalized probability of its best guess is the confidence. Its

@@ -1,4 +1,4 @@
-"""Extractive summaries (SPEC §1.6): the fallback that needs no model, so a summary always exists.
+"""Extractive summaries (docs/architecture.md, step 6): the fallback that needs no model, so a summary always exists.
 
 `rank_sentences` scores each sentence by
 

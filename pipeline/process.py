@@ -1,4 +1,4 @@
-"""`process()`: one article (or a batch) becomes a multilingual summary (SPEC §1 steps 3–7).
+"""`process()`: one article (or a batch) becomes a multilingual summary (docs/architecture.md, steps 3–7).
 
 Stages: clean → detect → segment → summarize → translate. Work that goes to models is
 batched across all articles of the call: every chunk bound for one summarizer is one call,

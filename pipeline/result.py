@@ -1,4 +1,4 @@
-"""What processing an article yields (SPEC §3.2)."""
+"""What processing an article yields (docs/contracts.md, Result)."""
 
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ class Result:
     corrections: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     job_id: str | None = None
     # The body as the pipeline read it (stored for the review page): `Cleaned.document`, light
-    # Markdown with an HTML page's metadata first; not part of SPEC §3.2, so to_dict() leaves it out.
+    # Markdown with an HTML page's metadata first; not part of the result contract (docs/contracts.md), so to_dict() leaves it out.
     cleaned_text: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("cleaned_text")
-        # SPEC §3.2 puts job_id first; keep that order for humans reading JSON lines.
+        # The result contract (docs/contracts.md) puts job_id first; keep that order for humans reading JSON lines.
         return {"job_id": data.pop("job_id"), **data}
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Segmentation (SPEC §1.5): paragraphs → sentences → chunks that fit a model's input.
+"""Segmentation (docs/architecture.md, step 5): paragraphs → sentences → chunks that fit a model's input.
 
 Sentences
     `split_sentences(text, lang)` splits on paragraph breaks first (a paragraph break is

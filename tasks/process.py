@@ -1,4 +1,4 @@
-"""`babelwire.process_article` (SPEC §3.3): the one Celery task.
+"""`babelwire.process_article` (docs/contracts.md, Celery task): the one Celery task.
 
 Thin on purpose: validate the message, claim the job in the store (running, attempts+1),
 run `pipeline.process`, write the result, mark the job done/partial/failed.
@@ -217,7 +217,7 @@ def retry_delay(retries: int, max_delay_s: int) -> float:
 
 @shared_task(bind=True, base=ArticleTask, name=TASK_NAME, max_retries=MAX_RETRIES, ignore_result=True)
 def process_article(self: ArticleTask, /, *args: Any, article: Any = None, **unexpected: Any) -> dict[str, Any]:
-    """Process the article in kwargs `{"article": {...}}` (SPEC §3.1) and store its result.
+    """Process the article in kwargs `{"article": {...}}` (docs/contracts.md, Article) and store its result.
 
     (`self` is positional-only: a message's kwargs may use any name, "self" included.)"""
     try:

@@ -1,4 +1,4 @@
-"""The committed toy models (tests/fixtures/models, SPEC §3.8) do exactly what their tasks say.
+"""The committed toy models (tests/fixtures/models, docs/contracts.md, Model store) do exactly what their tasks say.
 
 They are loaded here with CTranslate2 and `tokenizers` directly, not through babelwire's
 engines, so that a failure points at the models, not at the engine. The source is fed as

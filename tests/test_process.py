@@ -153,7 +153,7 @@ def test_without_models_the_summary_is_extractive(tmp_path):
     assert "babelwire models pull" in result.errors["fr"]
 
 
-# --- CLI (SPEC §3.4) -------------------------------------------------------------------------
+# --- CLI (docs/contracts.md, CLI) -------------------------------------------------------------------------
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""Security review, as tests where it can be one (SPEC §4; the README's security section).
+"""Security review, as tests where it can be one (docs/reliability.md and the README's security section).
 
 - JSON only: the app's configuration refuses pickle, YAML and msgpack before decoding
   (end to end, a pickle on the queue is in tests/test_faults_hostile_messages.py);

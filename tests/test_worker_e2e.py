@@ -202,7 +202,7 @@ def test_messages_from_outside_malformed_ones_included_never_kill_the_worker(
     worker = workers.start(service_env)
     news_site = Celery(broker=redis_url)
     good = toy_articles(2, seed=4)
-    # exactly what SPEC §3.3 promises a news site: no babelwire code needed
+    # exactly what docs/contracts.md promises a news site: no babelwire code needed
     news_site.send_task("babelwire.process_article", kwargs={"article": good[0]}, queue="live", task_id="site-1")
     news_site.send_task("babelwire.process_article", kwargs={"article": {"id": "x", "text": 5}}, queue="live",
                         task_id="site-bad")

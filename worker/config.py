@@ -1,4 +1,4 @@
-"""Configuration from the environment (`BABELWIRE_` prefix, SPEC §3.6).
+"""Configuration from the environment (`BABELWIRE_` prefix, docs/contracts.md, Settings).
 
 Secrets (broker/database passwords, API tokens) come only from here, never from messages.
 """

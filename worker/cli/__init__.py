@@ -1,4 +1,4 @@
-"""`babelwire` command line (SPEC §3.4).
+"""`babelwire` command line (docs/contracts.md, CLI).
 
 Exit codes: 0 success (partial results included), 1 some articles/lines failed or were
 rejected, 2 usage or configuration error. Each command group lives in its own module.

@@ -122,7 +122,7 @@ def process(
         ..., help="a .txt/.md or .html/.htm page, .json, .jsonl, .csv, a folder of pages, or - for stdin"
     ),
     to: Optional[str] = typer.Option(None, "--to", help="target languages, e.g. de,fr (default: BABELWIRE_TARGETS)"),
-    json_out: bool = typer.Option(False, "--json", help="results as JSON lines (SPEC §3.2)"),
+    json_out: bool = typer.Option(False, "--json", help="results as JSON lines (see docs/contracts.md)"),
 ) -> None:
     """Run the whole pipeline in this process on INPUT (no broker, no database)."""
     from pipeline.process import process_batch

@@ -71,7 +71,7 @@ def _say(message: str) -> None:
 def run(
     input: str = typer.Argument(..., help="a .txt/.md page, .json, .jsonl, .csv, a folder, or - for stdin"),
     to: Optional[str] = typer.Option(None, "--to", help="target languages, e.g. de,fr (default: BABELWIRE_TARGETS)"),
-    json_out: bool = typer.Option(False, "--json", help="results as JSON lines (SPEC §3.2)"),
+    json_out: bool = typer.Option(False, "--json", help="results as JSON lines (see docs/contracts.md)"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="give up after S seconds (exit 1)"),
 ) -> None:
     """Process INPUT through a real queue and worker, starting a private Redis and store for it."""
