@@ -23,7 +23,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from models.manifest import Manifest, ManifestError, TokenizerSpec, validate_name
+from models.exceptions import ArgosError, ManifestError
+from models.manifest import Manifest, TokenizerSpec, validate_name
 from models.store import ModelStore
 from pipeline import safe_json
 from pipeline.languages import is_known, normalize_code
@@ -35,10 +36,6 @@ MAX_TOTAL_BYTES = 4 * 1024**3  # NLLB-size packages are ~2.5 GB unpacked
 MAX_METADATA_BYTES = 1024**2
 TOKENIZER_FILE = "sentencepiece.model"
 EXTRACTED = ("model/", TOKENIZER_FILE, "metadata.json", "README.md")
-
-
-class ArgosError(ValueError):
-    """A package that cannot be imported; the message says which member or field and why."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from models.exceptions import CatalogueError
 from pipeline.languages import PIVOT, normalize_code
 
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.json")
@@ -61,10 +62,6 @@ NLLB_LANGUAGE_CODES: dict[str, str] = {
 
 # M2M100 language tokens are `__<code>__`; these codes are not ISO 639-1/-3 codes.
 M2M100_CODE_TO_ISO: dict[str, str] = {"ns": "nso"}
-
-
-class CatalogueError(LookupError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from models.catalogue import M2M100_CODE_TO_ISO, NLLB_LANGUAGE_CODES
-from models.manifest import Manifest, ManifestError, TokenizerSpec, validate_name
+from models.exceptions import ConvertError, ManifestError
+from models.manifest import Manifest, TokenizerSpec, validate_name
 from models.store import ModelStore
 from pipeline.languages import KNOWN_CODES, normalize_code
 
@@ -72,10 +73,6 @@ _ISO3_EXTRA = {
     "aze": "az", "uzb": "uz", "mon": "mn", "orm": "om", "pus": "ps", "kur": "ku", "nep": "ne",
     "est": "et", "lav": "lv", "grn": "gn", "que": "qu", "fil": "tl", "cmn": "zh",
 }
-
-
-class ConvertError(ValueError):
-    """A checkpoint that cannot become a store model; the message says what to change."""
 
 
 _FLORES_TO_ISO = {flores: iso for iso, flores in NLLB_LANGUAGE_CODES.items()}

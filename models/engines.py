@@ -13,7 +13,8 @@ from typing import Sequence
 
 from models.catalogue import pull_hint
 from models.loader import LoadOptions, ModelCache, ModelStats
-from models.manifest import Manifest, ManifestError
+from models.exceptions import ManifestError
+from models.manifest import Manifest
 from models.memory import TranslationMemory
 from models.store import ModelStore
 from models.summarization import Seq2SeqSummarizer, SummarizeOptions
@@ -24,7 +25,7 @@ from models.translation import (
     TranslateOptions,
     translate_jobs,
 )
-from pipeline.engines import NoModelError
+from pipeline.exceptions import NoModelError
 from pipeline.languages import PIVOT, normalize_code
 from pipeline.protect import ProtectedSentence
 

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import ctranslate2
 
-from models.manifest import Manifest, ManifestError
+from models.exceptions import ManifestError
+from models.manifest import Manifest
 from models.store import ModelStore
 from models.tokenizer import Tokenizer, load_tokenizer
 

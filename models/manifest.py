@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.exceptions import ManifestError
 from pipeline import safe_json
 
 MANIFEST_FILE = "babelwire.json"
@@ -24,10 +25,6 @@ TOKENIZER_TYPES = ("sentencepiece", "tokenizer.json")
 
 # A model name is a single path component: letters, digits, dot, dash, underscore.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class ManifestError(ValueError):
-    pass
 
 
 def validate_name(name: str) -> str:

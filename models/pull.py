@@ -21,17 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from models.catalogue import Catalogue, CatalogueEntry, CatalogueError
+from models.catalogue import Catalogue, CatalogueEntry
 from models.convert import (
     M2M100_TOKEN,
     MARIAN_TOKEN,
     NLLB_TOKEN,
-    ConvertError,
     language_token_map,
     convert_checkpoint,
     require_convert_extra,
 )
-from models.manifest import MANIFEST_FILE, Manifest, ManifestError, TokenizerSpec, validate_name
+from models.exceptions import (
+    CatalogueError,
+    ConvertError,
+    LicenseNotAccepted,
+    ManifestError,
+    PullError,
+    UnknownModel,
+)
+from models.manifest import MANIFEST_FILE, Manifest, TokenizerSpec, validate_name
 from models.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -54,18 +61,6 @@ CONVERTED_FILES = (
     "target_vocabulary.txt", "tokenizer.json", "source.spm", "target.spm",
     "sentencepiece.bpe.model", "spiece.model", "README.md",
 )
-
-
-class PullError(RuntimeError):
-    """A pull that cannot go on; the message says why and what to do."""
-
-
-class LicenseNotAccepted(PullError):
-    pass
-
-
-class UnknownModel(PullError):
-    """A name that is neither in the catalogue, nor a hub id, nor an OPUS-MT pair name."""
 
 
 @dataclass(frozen=True)

@@ -14,19 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from models.manifest import MANIFEST_FILE, Manifest, ManifestError, validate_name
+from models.exceptions import ManifestError, ModelNotFoundError
+from models.manifest import MANIFEST_FILE, Manifest, validate_name
 
 log = logging.getLogger(__name__)
-
-
-class ModelNotFoundError(LookupError):
-    """The store has no model of that name; the message names the command that fetches it."""
-
-    def __init__(self, name: str, root: Path):
-        super().__init__(
-            f"model {name!r} is not in the model store {root} (fetch it: babelwire models pull {name})"
-        )
-        self.name = name
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from models.loader import ModelCache
-from models.manifest import Manifest, ManifestError
+from models.exceptions import ManifestError
+from models.manifest import Manifest
 from models.memory import normalize_sentence
 
 log = logging.getLogger(__name__)

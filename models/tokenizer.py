@@ -20,7 +20,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from models.manifest import Manifest, ManifestError
+from models.exceptions import ManifestError
+from models.manifest import Manifest
 
 DEFAULT_BOS, DEFAULT_EOS, DEFAULT_UNK = "<s>", "</s>", "<unk>"
 # Families whose source starts with the beginning-of-sentence token (as HF's BART does).

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Sequence, Union
 
 from models.loader import LoadedModel, ModelCache
-from models.manifest import Manifest, ManifestError
+from models.exceptions import ManifestError
+from models.manifest import Manifest
 from models.memory import TranslationMemory, memory_key
 from models.tokenizer import Tokenizer
 from pipeline.protect import ProtectedSentence, Span, normalize_sentence

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipeline.exceptions import ArticleError
 from pipeline.languages import is_known, normalize_code
 
 
@@ -37,15 +38,6 @@ class Limits:
     max_terms: int = 500  # kept terms and glossary entries of one article, all languages
     max_term_chars: int = 200
     default_targets: tuple[str, ...] = ()
-
-
-class ArticleError(ValueError):
-    """Input that breaks the schema or a limit. Never retried."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 class SummaryOptions(BaseModel):

@@ -12,15 +12,6 @@ if TYPE_CHECKING:
     from pipeline.protect import ProtectedSentence
 
 
-class NoModelError(LookupError):
-    """No model serves a request. The message names the pair and the command that fetches one."""
-
-    def __init__(self, message: str, *, source: str | None = None, target: str | None = None):
-        super().__init__(message)
-        self.source = source
-        self.target = target
-
-
 @runtime_checkable
 class Translation(Protocol):
     """A way to get from one language to another (one model, or a composition of two)."""

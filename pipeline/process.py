@@ -18,7 +18,8 @@ from pipeline.checks import Checks, check_translation
 from pipeline.clean import Cleaned, clean_input
 from pipeline.corrections import CorrectionSource
 from pipeline.detect import Detection, detect_language
-from pipeline.engines import Engines, NoModelError, Summarizer, Translation
+from pipeline.engines import Engines, Summarizer, Translation
+from pipeline.exceptions import NoModelError
 from pipeline.extractive import rank_sentences
 from pipeline.languages import PIVOT, join_sentences
 from pipeline.protect import Glossaries, Glossary, GlossarySource, ProtectedSentence, keep_case, protect

@@ -14,19 +14,12 @@ import json
 import re
 from typing import Any
 
+from pipeline.exceptions import JSONDepthError
+
 MAX_DEPTH = 64  # an article, a queue envelope or a manifest never nests past a handful
 
 # A JSON string (its contents can hold brackets that are not structure) or one bracket.
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
-
-
-class JSONDepthError(ValueError):
-    """JSON nested deeper than the decoder allows."""
-
-    def __init__(self, depth: int, max_depth: int):
-        super().__init__(f"JSON nested deeper than {max_depth} levels")
-        self.depth = depth
-        self.max_depth = max_depth
 
 
 def nesting_depth(text: str, stop_after: int | None = None) -> int:

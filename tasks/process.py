@@ -41,9 +41,10 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from pipeline.article import Article, ArticleError, Limits, validate_article
+from pipeline.article import Article, Limits, validate_article
 from pipeline.batching import ArticleBatcher, BatchOptions
 from pipeline.engines import Engines
+from pipeline.exceptions import ArticleError
 from pipeline.checks import failure_counts
 from pipeline.process import ProcessOptions
 from pipeline.result import Result

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.article import ArticleError, Limits, validate_article
+from pipeline.article import Limits, validate_article
+from pipeline.exceptions import ArticleError
 from pipeline.clean import clean_input
 from pipeline.extract import (
     HEADING, ITEM, PARAGRAPH, QUOTE, decode_html, extract_html, looks_like_html, scrub_markup, strip_tags,

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.article import ArticleError, validate_article
+from pipeline.article import validate_article
+from pipeline.exceptions import ArticleError
 from tests.fuzz_strategies import LIMITS, article_like, articles
 from worker.config import Settings
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from pipeline.article import Article, ArticleError, validate_article
+from pipeline.article import Article, validate_article
+from pipeline.exceptions import ArticleError
 from pipeline.languages import is_known
 from tests.fuzz_strategies import LIMITS, article_like
 

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from pipeline.article import ArticleError, validate_article
+from pipeline.article import validate_article
+from pipeline.exceptions import ArticleError
 from tests.fuzz_strategies import LIMITS, article_like, articles, json_values, texts
 from worker.inputs import CSV_FIELDS, read_inputs
 

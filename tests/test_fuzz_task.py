@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.article import ArticleError, validate_article
+from pipeline.article import validate_article
+from pipeline.exceptions import ArticleError
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.fuzz_strategies import article_like, articles, json_values, texts
 

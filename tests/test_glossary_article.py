@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.article import ArticleError, Limits, validate_article
+from pipeline.article import Limits, validate_article
+from pipeline.exceptions import ArticleError
 
 
 def test_terms_are_read_and_language_codes_normalized():

@@ -190,7 +190,8 @@ def test_convert_refuses_bad_names_flags_and_directories(checkpoints: dict[str, 
 def test_convert_without_the_convert_extra_names_the_install_command(
     checkpoints: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from models.convert import ConvertError, convert_checkpoint
+    from models.convert import convert_checkpoint
+    from models.exceptions import ConvertError
 
     monkeypatch.setitem(__import__("sys").modules, "transformers", None)  # as if not installed
     with pytest.raises(ConvertError, match=r"pip install 'babelwire\[convert\]'"):
@@ -312,7 +313,8 @@ def test_argos_import_refuses_unsafe_or_invalid_packages(
 
 
 def test_argos_import_refuses_links_and_oversized_packages(converted: Path, tmp_path: Path) -> None:
-    from models.argos import ArgosError, import_argos
+    from models.argos import import_argos
+    from models.exceptions import ArgosError
 
     package = _argos_package(converted / "tiny-marian-en-de", tmp_path / "p.argosmodel")
     with pytest.raises(ArgosError, match="more than 1,000 bytes"):

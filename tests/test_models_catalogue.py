@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from models.catalogue import NLLB_LANGUAGE_CODES, Catalogue, CatalogueError, pull_hint, summarizer_hint
+from models.catalogue import NLLB_LANGUAGE_CODES, Catalogue, pull_hint, summarizer_hint
+from models.exceptions import CatalogueError
 from models.manifest import FAMILIES, TASKS, validate_name
 from pipeline.languages import KNOWN_CODES
 

@@ -13,13 +13,15 @@ import pytest
 
 from models.engines import ModelEngines
 from models.loader import LoadOptions, ModelCache, resolve_compute_type
-from models.manifest import Manifest, ManifestError, TokenizerSpec
+from models.exceptions import ManifestError, ModelNotFoundError
+from models.manifest import Manifest, TokenizerSpec
 from models.memory import DictMemory, memory_key
-from models.store import ModelNotFoundError, ModelStore
+from models.store import ModelStore
 from models.summarization import Seq2SeqSummarizer
 from models.tokenizer import JsonTokenizer, load_tokenizer
 from models.translation import ModelTranslation, PivotTranslation, TranslateOptions
-from pipeline.engines import NoModelError, Summarizer, Translation
+from pipeline.engines import Summarizer, Translation
+from pipeline.exceptions import NoModelError
 from tests.checkpoints import build_marian, convert_checkpoint
 from tests.models_core_helpers import LANGUAGE_TOKENS, install_marian, many_to_many, multi_target
 

@@ -195,7 +195,8 @@ def test_a_non_commercial_model_needs_the_license_accepted(
 
 def test_license_confirmation_is_asked_before_anything_is_downloaded(tmp_path: Path) -> None:
     from models.catalogue import Catalogue
-    from models.pull import LicenseNotAccepted, pull
+    from models.exceptions import LicenseNotAccepted
+    from models.pull import pull
 
     (tmp_path / "c.json").write_text(json.dumps({"format": 1, "defaults": [], "models": [
         _entry("tiny-nc", commit_id("x"), license="cc-by-nc-4.0", commercial_use=False)]}))

@@ -30,7 +30,8 @@ import redis
 from kombu.exceptions import ContentDisallowed
 from kombu.serialization import loads, prepare_accept_content
 
-from pipeline.article import Article, ArticleError, validate_article
+from pipeline.article import Article, validate_article
+from pipeline.exceptions import ArticleError
 from tests.conftest import WorkerFactory, make_service_env
 from tests.faults_support import free_port, toy_articles, wait_for
 from worker.celery_app import create_app, send_article

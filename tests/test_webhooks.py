@@ -138,7 +138,7 @@ def test_an_articles_callback_url_gets_its_own_delivery(store: Store) -> None:
 
 
 def test_callback_url_must_be_http_and_bounded() -> None:
-    from pipeline.article import ArticleError
+    from pipeline.exceptions import ArticleError
 
     for bad, message in [("ftp://x.test/", "http"), ("https://x.test/" + "a" * 2_000, "2,000")]:
         with pytest.raises(ArticleError) as err:

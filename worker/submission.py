@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from pipeline.article import Article, ArticleError, Limits, validate_article
+from pipeline.article import Article, Limits, validate_article
+from pipeline.exceptions import ArticleError
 from worker.store import Submission
 
 SUBMIT_BATCH = 500  # rows per INSERT and messages per Redis pipeline

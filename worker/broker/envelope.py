@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pipeline import safe_json
+from pipeline.exceptions import JSONDepthError
 from worker.broker.exceptions import RefusedItem
 
 MAX_DEPTH = 32  # an envelope nests 3 levels, a task body about 6; the claim script checks the same
@@ -37,7 +38,7 @@ def decode_item(raw: bytes | str, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """A queue item → its envelope (a dict), or RefusedItem."""
     try:
         message = safe_json.loads(raw, max_depth=max_depth)
-    except safe_json.JSONDepthError as exc:
+    except JSONDepthError as exc:
         raise RefusedItem(str(exc)) from None
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise RefusedItem(f"not JSON ({type(exc).__name__})") from None
@@ -52,7 +53,7 @@ def decode_unacked(raw: bytes | str, max_depth: int = MAX_DEPTH) -> tuple[dict[s
     or RefusedItem."""
     try:
         record = safe_json.loads(raw, max_depth=max_depth + 1)
-    except safe_json.JSONDepthError as exc:
+    except JSONDepthError as exc:
         raise RefusedItem(str(exc)) from None
     except (ValueError, RecursionError) as exc:
         raise RefusedItem(f"not JSON ({type(exc).__name__})") from None

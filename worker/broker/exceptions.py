@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from kombu.exceptions import OperationalError  # a publisher treats it as "broker unavailable"
 
+from worker.errors import BabelwireError
 
-class BrokerError(Exception):
+
+class BrokerError(BabelwireError):
     """Base of the broker package's errors."""
 
 

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from models.catalogue import Catalogue, CatalogueError, pull_hint, summarizer_hint
-from models.manifest import Manifest, ManifestError
-from models.store import ModelNotFoundError, ModelStore
+from models.catalogue import Catalogue, pull_hint, summarizer_hint
+from models.exceptions import CatalogueError, ManifestError, ModelNotFoundError
+from models.manifest import Manifest
+from models.store import ModelStore
 from worker.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app, fail, print_json
 from worker.config import Settings, get_settings
 
@@ -130,7 +131,8 @@ def pull(
     timeout: float = typer.Option(30.0, "--timeout", help="seconds to wait for the hub to answer"),
 ) -> None:
     """Download models from the Hugging Face hub and convert them into the store."""
-    from models.pull import LicenseNotAccepted, PullError, UnknownModel, pull as pull_model
+    from models.exceptions import LicenseNotAccepted, PullError, UnknownModel
+    from models.pull import pull as pull_model
 
     settings = get_settings()
     catalogue = _load_catalogue(catalogue_file)
@@ -184,7 +186,8 @@ def convert(
     force: bool = typer.Option(False, "--force", help="replace a model of that name"),
 ) -> None:
     """Convert a local Hugging Face checkpoint (Marian, M2M100, NLLB, BART, PEGASUS, T5, mT5)."""
-    from models.convert import ConvertError, convert_checkpoint
+    from models.convert import convert_checkpoint
+    from models.exceptions import ConvertError
 
     settings = get_settings()
     if task is not None and task not in ("translation", "summarization"):
@@ -209,7 +212,8 @@ def import_package(
     force: bool = typer.Option(False, "--force", help="replace a model of that name"),
 ) -> None:
     """Import an Argos Translate package (CTranslate2 + SentencePiece) as a translation model."""
-    from models.argos import ArgosError, import_argos
+    from models.argos import import_argos
+    from models.exceptions import ArgosError
 
     settings = get_settings()
     try:
@@ -358,7 +362,7 @@ def check_database(url: str, timeout: int = 3) -> Check:
 
 def run_doctor(settings: Settings, sources: list[str]) -> DoctorReport:
     from models.engines import ModelEngines
-    from pipeline.engines import NoModelError
+    from pipeline.exceptions import NoModelError
 
     report = DoctorReport()
     report.checks.append(check_broker(settings.broker_url))

@@ -8,7 +8,8 @@ from typing import Iterator, Optional
 
 import typer
 
-from pipeline.article import Article, ArticleError, validate_article
+from pipeline.article import Article, validate_article
+from pipeline.exceptions import ArticleError
 from pipeline.languages import is_known, normalize_code
 from pipeline.result import FAILED, Result
 from worker.cli.app import EXIT_FAILED, EXIT_OK, app, fail, print_json

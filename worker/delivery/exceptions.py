@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from worker.errors import BabelwireError
 
-class DeliveryError(Exception):
+
+class DeliveryError(BabelwireError):
     """Base of every delivery error."""
 
 
