@@ -8,6 +8,11 @@
   reader, the declared language from `<html lang>` / `content-language`.
 * A fragment (what a CMS holds: `<p>`s, `<h2>`s, lists) is all article: every block is kept
   and the cleaner decides what is chrome. A fragment runs through the same block walker.
+* A body split over several containers (an ad slot or a newsletter box between two `<div>`s
+  of story) is often read half by the extractor. jusText, run on the whole page, gives a
+  second opinion: its story paragraphs that sit at the same place in the page's tree as most
+  of what the extractor kept (same element path) and that the extractor left out are added
+  in page order (`_rejoin_split_body`; measured in BENCHMARKS.md).
 * Whatever lxml cannot read whole (nesting deeper than libxml2's limit of 256 levels cuts
   the tree short; a page whose text the extractor misses) falls back to `strip_tags`, a
   linear scan that keeps every visible character and drops scripts, styles and comments.
@@ -342,6 +347,106 @@ def _extract_fragment(page: str) -> Extracted:
     return Extracted(blocks=blocks, method="fragment")
 
 
+# --------------------------------------------------------------------------------------
+# The second opinion: the rest of a body split over several containers
+# --------------------------------------------------------------------------------------
+
+_WORDS = re.compile(r"\w+")
+_COVERED_SHARE = 0.5  # a paragraph whose word trigrams are this much in the body is already there
+_STORY_PATH_SHARE = 0.2  # an element path holding this share of the kept words is a story path
+_MIN_OUTSIDE_RUN = 2  # before or after the kept story, only runs of paragraphs (not one bio line)
+
+
+def _word_key(text: str) -> str:
+    return " ".join(_WORDS.findall(text.lower()))
+
+
+def _trigrams(words: list[str]) -> list[tuple[str, str, str]]:
+    return list(zip(words, words[1:], words[2:]))
+
+
+def _rejoin_split_body(page: str, blocks: tuple[Block, ...]) -> tuple[Block, ...]:
+    """`blocks` with jusText's story paragraphs added that share the element path of the
+    story the extractor kept and that it left out: the rest of a body split over containers.
+
+    Added: paragraphs jusText calls good, under an element path that holds at least
+    `_STORY_PATH_SHARE` of the words of paragraphs the extractor kept whole, not already in
+    the body (word trigrams), and either between two kept paragraphs or in a run of at least
+    `_MIN_OUTSIDE_RUN` before or after them. Each goes after the block holding the kept
+    paragraph before it. On any failure of jusText the extractor's blocks stand.
+    """
+    import justext
+
+    try:
+        paragraphs = justext.justext(page.encode("utf-8"), _all_stopwords(), encoding="utf-8")
+    except Exception:  # jusText's parser on a page lxml half-reads: the extractor's body stands
+        return blocks
+    block_keys = [_word_key(b.text) for b in blocks]
+    joined = "\n".join(block_keys)
+    known = {g for key in block_keys for g in _trigrams(key.split())}
+
+    def covered(key: str) -> bool:
+        grams = _trigrams(key.split())
+        if not grams:
+            return key in joined
+        return sum(g in known for g in grams) >= _COVERED_SHARE * len(grams)
+
+    items = [(p, key) for p in paragraphs if (key := _word_key(p.text))]
+    is_covered = [covered(key) for _, key in items]
+    path_words: dict[str, int] = {}
+    for (p, key), cov in zip(items, is_covered):
+        if cov and not p.is_heading and key in joined:
+            path_words[p.dom_path] = path_words.get(p.dom_path, 0) + len(key.split())
+    total = sum(path_words.values())
+    kept = [i for i, cov in enumerate(is_covered) if cov]
+    if not total or not kept:
+        return blocks
+    story_paths = {path for path, n in path_words.items() if n >= _STORY_PATH_SHARE * total}
+    first, last = kept[0], kept[-1]
+    wanted = [not cov and p.class_type == "good" and p.dom_path in story_paths
+              for (p, _), cov in zip(items, is_covered)]
+    i = 0
+    while i < len(wanted):  # outside the kept story, a lone paragraph (an author's bio) stays out
+        if wanted[i] and not first < i < last:
+            j = i
+            while j < len(wanted) and wanted[j]:
+                j += 1
+            if j - i < _MIN_OUTSIDE_RUN:
+                wanted[i:j] = [False] * (j - i)
+            i = j
+        else:
+            i += 1
+    if not any(wanted):
+        return blocks
+
+    added: dict[int, list[Block]] = {}  # after block index (-1: before the first) → new blocks
+    after = -1
+    for (p, key), cov, want in zip(items, is_covered, wanted):
+        if cov:
+            after = max(after, next((b for b, bk in enumerate(block_keys) if key[:60] in bk or bk[:60] in key), after))
+        elif want:
+            added.setdefault(after, []).append(Block(HEADING if p.is_heading else PARAGRAPH, " ".join(p.text.split())))
+    out = list(added.get(-1, ()))
+    for b, block in enumerate(blocks):
+        out.append(block)
+        out.extend(added.get(b, ()))
+    return _scrubbed(out)
+
+
+_STOPWORDS: frozenset[str] | None = None
+
+
+def _all_stopwords() -> frozenset[str]:
+    """Every jusText stoplist at once: a page's language is not known yet (as trafilatura's
+    own jusText fallback does)."""
+    global _STOPWORDS
+    if _STOPWORDS is None:
+        import justext
+
+        _STOPWORDS = frozenset(w for lang in justext.get_stoplists() for w in justext.get_stoplist(lang))
+    return _STOPWORDS
+
+
 def _extract_page(page: str, url: str | None) -> Extracted:
     import trafilatura
 
@@ -349,6 +454,8 @@ def _extract_page(page: str, url: str | None) -> Extracted:
         page, url=url, with_metadata=True, include_comments=False, favor_precision=True, include_tables=True
     )
     blocks = _scrubbed(blocks_from_tree(doc.body)) if doc is not None and doc.body is not None else ()
+    if blocks:
+        blocks = _rejoin_split_body(page, blocks)
     lang = _declared_lang(page)
     if not blocks:
         # Nothing the extractor would call an article: a page cut short by deep nesting, a
