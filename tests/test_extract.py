@@ -129,6 +129,45 @@ def test_fragment_keeps_every_block_with_its_kind():
     ]
 
 
+def _chunked_page(*, bio: bool = False) -> str:
+    """A story split in two containers of the same shape with an ad rail between them (as
+    WIRED lays out its pages): trafilatura alone reads the first container only."""
+    halves = (
+        [f"Paragraph {i}: the city council met on Tuesday evening to debate the budget for the coming year, and the "
+         "members of the finance committee argued over the cost of the new bridge for more than three hours." for i in range(6)],
+        [f"Paragraph {i}: after the break the mayor told the council that the bridge would be paid for by the regional "
+         "fund, and the opposition said that the plan left the schools without the money they had been promised." for i in range(6, 12)],
+    )
+    chunks = "".join(
+        '<div class="grid"><div class="body body__container article__body">' + "".join(f"<p>{p}</p>" for p in half)
+        + '</div><div class="ad-rail">Advertisement</div></div>' for half in halves
+    )
+    about = ('<div class="grid"><div class="body body__container article__body"><p>Jane Doe is a reporter who has '
+             "covered the city council and its budgets for the paper since the year two thousand and twelve.</p></div></div>"
+             if bio else "")
+    return (
+        '<html><head><title>Budget vote</title></head><body><nav><a href="/">Home</a> <a href="/news">News</a></nav>'
+        f'<main><article><h1>Budget vote</h1><div class="article__chunks">{chunks}{about}'
+        '<aside class="newsletter"><h3>Get our newsletter</h3><p>Sign up for the morning briefing.</p></aside>'
+        '<div class="related"><h3>Related</h3><ul><li><a href="/a">Storm hits coast</a></li></ul></div>'
+        "</div></article></main><footer><p>© 2024 The Daily. All rights reserved.</p></footer></body></html>"
+    )
+
+
+def test_a_body_split_over_several_containers_is_read_whole():
+    extracted = extract_html(_chunked_page())
+    texts = [b.text for b in extracted.blocks]
+    # both halves, in page order, and none of the page's chrome between or after them
+    assert [t.split(":")[0] for t in texts if t.startswith("Paragraph")] == [f"Paragraph {i}" for i in range(12)]
+    assert not any(word in extracted.text for word in ("Advertisement", "newsletter", "Storm hits", "reserved", "Home"))
+
+
+def test_a_lone_paragraph_after_the_story_is_not_taken_from_the_second_opinion():
+    # one paragraph past the end (an author's bio) is no second half of a story
+    extracted = extract_html(_chunked_page(bio=True))
+    assert "Paragraph 11" in extracted.text and "Jane Doe" not in extracted.text
+
+
 # --- detecting, decoding and scrubbing ---------------------------------------------------------
 
 
