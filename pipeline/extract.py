@@ -12,7 +12,8 @@
   of story) is often read half by the extractor. jusText, run on the whole page, gives a
   second opinion: its story paragraphs that sit at the same place in the page's tree as most
   of what the extractor kept (same element path) and that the extractor left out are added
-  in page order (`_rejoin_split_body`; measured in BENCHMARKS.md).
+  in page order, and so are the quotes inside that story's containers (embedded posts the
+  extractor drops as link lists) (`_rejoin_split_body`; measured in BENCHMARKS.md).
 * Whatever lxml cannot read whole (nesting deeper than libxml2's limit of 256 levels cuts
   the tree short; a page whose text the extractor misses) falls back to `strip_tags`, a
   linear scan that keeps every visible character and drops scripts, styles and comments.
@@ -355,6 +356,11 @@ _WORDS = re.compile(r"\w+")
 _COVERED_SHARE = 0.5  # a paragraph whose word trigrams are this much in the body is already there
 _STORY_PATH_SHARE = 0.2  # an element path holding this share of the kept words is a story path
 _MIN_OUTSIDE_RUN = 2  # before or after the kept story, only runs of paragraphs (not one bio line)
+_PLACE_WINDOW = 64  # blocks searched ahead for where a kept paragraph is (bounded: linear overall)
+# jusText's neighbour revision walks runs of short paragraphs (quadratic on a page of thousands);
+# the 181 pages of the benchmark have at most 948 block tags, so past this the extractor's body stands
+_SECOND_OPINION_MAX_BLOCK_TAGS = 3_000
+_BLOCK_TAG = re.compile(r"<(?:p|div|br|li|h[1-6]|td|tr|blockquote|section|article|dd|dt|pre|table|ul|ol|form|hr)\b", re.IGNORECASE)
 
 
 def _word_key(text: str) -> str:
@@ -369,33 +375,42 @@ def _rejoin_split_body(page: str, blocks: tuple[Block, ...]) -> tuple[Block, ...
     """`blocks` with jusText's story paragraphs added that share the element path of the
     story the extractor kept and that it left out: the rest of a body split over containers.
 
-    Added: paragraphs jusText calls good, under an element path that holds at least
-    `_STORY_PATH_SHARE` of the words of paragraphs the extractor kept whole, not already in
-    the body (word trigrams), and either between two kept paragraphs or in a run of at least
-    `_MIN_OUTSIDE_RUN` before or after them. Each goes after the block holding the kept
-    paragraph before it. On any failure of jusText the extractor's blocks stand.
+    Added, when not already in the body (word trigrams): paragraphs jusText calls good under
+    an element path that holds at least `_STORY_PATH_SHARE` of the words of paragraphs the
+    extractor kept whole, and quotes inside those paths' containers (embedded posts, which
+    jusText calls bad for their links and the extractor drops), as `QUOTE` blocks; each
+    either between two kept paragraphs or in a run of at least `_MIN_OUTSIDE_RUN` before or
+    after them. Each goes after the block holding the kept paragraph before it. On a page of
+    more than `_SECOND_OPINION_MAX_BLOCK_TAGS` block tags, or any failure of jusText, the
+    extractor's blocks stand.
     """
     import justext
 
+    if sum(1 for _ in zip(range(_SECOND_OPINION_MAX_BLOCK_TAGS + 1), _BLOCK_TAG.finditer(page))) > _SECOND_OPINION_MAX_BLOCK_TAGS:
+        return blocks
     try:
         paragraphs = justext.justext(page.encode("utf-8"), _all_stopwords(), encoding="utf-8")
     except Exception:  # jusText's parser on a page lxml half-reads: the extractor's body stands
         return blocks
     block_keys = [_word_key(b.text) for b in blocks]
-    joined = "\n".join(block_keys)
     known = {g for key in block_keys for g in _trigrams(key.split())}
+    known_words = {w for key in block_keys for w in key.split()}
+
+    def share_in_body(key: str) -> float:  # set look-ups only: linear in the page
+        words = key.split()
+        grams = _trigrams(words)
+        if not grams:
+            return float(all(w in known_words for w in words))
+        return sum(g in known for g in grams) / len(grams)
 
     def covered(key: str) -> bool:
-        grams = _trigrams(key.split())
-        if not grams:
-            return key in joined
-        return sum(g in known for g in grams) >= _COVERED_SHARE * len(grams)
+        return share_in_body(key) >= _COVERED_SHARE
 
     items = [(p, key) for p in paragraphs if (key := _word_key(p.text))]
     is_covered = [covered(key) for _, key in items]
     path_words: dict[str, int] = {}
     for (p, key), cov in zip(items, is_covered):
-        if cov and not p.is_heading and key in joined:
+        if cov and not p.is_heading and share_in_body(key) == 1.0:  # kept whole
             path_words[p.dom_path] = path_words.get(p.dom_path, 0) + len(key.split())
     total = sum(path_words.values())
     kept = [i for i, cov in enumerate(is_covered) if cov]
@@ -403,7 +418,12 @@ def _rejoin_split_body(page: str, blocks: tuple[Block, ...]) -> tuple[Block, ...
         return blocks
     story_paths = {path for path, n in path_words.items() if n >= _STORY_PATH_SHARE * total}
     first, last = kept[0], kept[-1]
-    wanted = [not cov and p.class_type == "good" and p.dom_path in story_paths
+    containers = {path.rsplit(".", 1)[0] + "." for path in story_paths}
+
+    def quoted_in_story(path: str) -> bool:
+        return ".blockquote" in path and any(path.startswith(c) for c in containers)
+
+    wanted = [not cov and ((p.class_type == "good" and p.dom_path in story_paths) or quoted_in_story(p.dom_path))
               for (p, _), cov in zip(items, is_covered)]
     i = 0
     while i < len(wanted):  # outside the kept story, a lone paragraph (an author's bio) stays out
@@ -419,13 +439,25 @@ def _rejoin_split_body(page: str, blocks: tuple[Block, ...]) -> tuple[Block, ...
     if not any(wanted):
         return blocks
 
+    def block_of(key: str, start: int) -> int:
+        """The block holding the kept paragraph `key`, searched from `start` on (page order)."""
+        window = range(max(start, 0), min(len(block_keys), max(start, 0) + _PLACE_WINDOW))
+        for b in window:
+            if key[:60] in block_keys[b]:
+                return b
+        for b in reversed(window):  # jusText joined a heading and its paragraph
+            if len(block_keys[b]) >= 20 and block_keys[b] in key:
+                return b
+        return start
+
     added: dict[int, list[Block]] = {}  # after block index (-1: before the first) → new blocks
     after = -1
     for (p, key), cov, want in zip(items, is_covered, wanted):
         if cov:
-            after = max(after, next((b for b, bk in enumerate(block_keys) if key[:60] in bk or bk[:60] in key), after))
+            after = block_of(key, after)
         elif want:
-            added.setdefault(after, []).append(Block(HEADING if p.is_heading else PARAGRAPH, " ".join(p.text.split())))
+            kind = HEADING if p.is_heading else QUOTE if ".blockquote" in p.dom_path else PARAGRAPH
+            added.setdefault(after, []).append(Block(kind, " ".join(p.text.split())))
     out = list(added.get(-1, ()))
     for b, block in enumerate(blocks):
         out.append(block)
