@@ -168,6 +168,22 @@ def test_a_lone_paragraph_after_the_story_is_not_taken_from_the_second_opinion()
     assert "Paragraph 11" in extracted.text and "Jane Doe" not in extracted.text
 
 
+def test_an_embedded_post_inside_the_story_is_kept_as_a_quote_in_its_place():
+    story = [f"Paragraph {i}: the state launched its new slogan on Monday, and by the evening a great many people on "
+             "social media had pointed out what was wrong with the words the agency had chosen." for i in range(8)]
+    post = ('<div class="embed"><blockquote class="twitter-tweet"><p lang="en">Yes this is real and the state spent half '
+            'a million dollars on it: <a href="https://t.co/x">https://t.co/Nc0nKoXGBP</a></p>— Dianna Anderson '
+            '(@dianna) <a href="https://twitter.com/x">November 18, 2019</a></blockquote></div>')
+    body = "".join(f"<p>{p}</p>" for p in story[:4]) + post + "".join(f"<p>{p}</p>" for p in story[4:])
+    page = ('<html><head><title>Slogan</title></head><body><main><article><h1>Slogan</h1><div class="story">'
+            f'<div class="story-body">{body}</div></div></article></main></body></html>')
+    blocks = extract_html(page).blocks
+    at = next(i for i, b in enumerate(blocks) if "half a million dollars" in b.text)
+    assert blocks[at].kind == QUOTE
+    assert blocks[at - 1].text.startswith("Paragraph 3:") and blocks[at + 2].text.startswith("Paragraph 4:")
+    assert_no_markup([b.text for b in blocks])
+
+
 # --- detecting, decoding and scrubbing ---------------------------------------------------------
 
 
