@@ -413,10 +413,14 @@ def _rejoin_split_body(page: str, blocks: tuple[Block, ...]) -> tuple[Block, ...
         if cov and not p.is_heading and share_in_body(key) == 1.0:  # kept whole
             path_words[p.dom_path] = path_words.get(p.dom_path, 0) + len(key.split())
     total = sum(path_words.values())
-    kept = [i for i, cov in enumerate(is_covered) if cov]
-    if not total or not kept:
+    if not total:
         return blocks
     story_paths = {path for path, n in path_words.items() if n >= _STORY_PATH_SHARE * total}
+    # the kept story spans from its first to its last paragraph on a story path (a share
+    # button's word elsewhere on the page is "in the body" too, but no bound of the story)
+    kept = [i for i, ((p, _), cov) in enumerate(zip(items, is_covered)) if cov and p.dom_path in story_paths]
+    if not kept:  # the kept words spread over many paths: no story path to follow
+        return blocks
     first, last = kept[0], kept[-1]
     containers = {path.rsplit(".", 1)[0] + "." for path in story_paths}
 
