@@ -57,13 +57,21 @@ def finish(store: Store, article: dict[str, Any] = ARTICLE, status: str = DONE) 
     return job_id
 
 
-def events(store: Store) -> list[Any]:
+def events(store: Store, render: bool = True) -> list[Any]:
+    """The outbox's events, oldest first; their bodies rendered (as the dispatcher does first)."""
     from sqlalchemy import select
 
     from worker.store.schema import WebhookEventRow
 
-    with store._read() as session:
-        return list(session.execute(select(WebhookEventRow).order_by(WebhookEventRow.created_at)).scalars())
+    def read() -> list[Any]:
+        with store._read() as session:
+            return list(session.execute(select(WebhookEventRow).order_by(WebhookEventRow.created_at)).scalars())
+
+    rows = read()
+    if render and rows:
+        Outbox(store).render_payloads([e.id for e in rows])
+        rows = read()
+    return rows
 
 
 def dispatcher(store: Store, **options: Any) -> Dispatcher:
@@ -85,6 +93,7 @@ def test_a_finished_job_writes_its_event_with_the_body_get_returns(store: Store,
     outbox.add_endpoint("https://hooks.example.test/a", ("article.done", "article.failed"), new_secret())
     outbox.add_endpoint("https://hooks.example.test/b", ("article.failed",), new_secret())
     job_id = finish(store)
+    assert [e.payload for e in events(store, render=False)] == [None]  # the worker's transaction stays short
     [event] = events(store)
     body = json.loads(event.payload)
     assert event.id.startswith("msg_") and event.type == body["type"] == "article.done" and event.job_id == job_id
@@ -110,7 +119,7 @@ def test_the_event_shares_the_results_transaction(store: Store, monkeypatch: pyt
     def broken(*args: Any, **kwargs: Any) -> str:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(outbox_module, "event_body", broken)
+    monkeypatch.setattr(outbox_module, "new_event_id", broken)
     valid = validate_article(ARTICLE)
     with pytest.raises(RuntimeError, match="disk full"):
         finish(store)

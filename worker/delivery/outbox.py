@@ -93,38 +93,44 @@ class DeliveryStats:
 def record_event(session: Session, job: JobRow, insert: Any) -> str | None:
     """Write the event for the just-finished `job` and one pending delivery per target
     (endpoints subscribed to its type, and the job's callback_url). Nothing when no one
-    listens. Idempotent per job (`webhook_events.job_id` is unique). Returns the event id."""
+    listens. Idempotent per job (`webhook_events.job_id` is unique). Returns the event id.
+
+    It runs inside the write transaction that stores the result (on SQLite: holding the one
+    write lock), so it does the least it can: Core statements, and no body — the dispatcher
+    renders that from the committed job (`render_payloads`), which never changes once
+    finished, before the first attempt."""
     event_type = EVENT_FOR_STATUS.get(job.status)
     if event_type is None:
         return None
-    targets: list[tuple[int | None, str]] = [
-        (row.id, row.url) for row in session.execute(select(WebhookEndpointRow).order_by(WebhookEndpointRow.id)).scalars()
-        if event_type in (row.events or ())
-    ]
+    endpoints = session.execute(
+        select(WebhookEndpointRow.id, WebhookEndpointRow.url, WebhookEndpointRow.events).order_by(WebhookEndpointRow.id)
+    ).all()
+    targets: list[tuple[int | None, str]] = [(e.id, e.url) for e in endpoints if event_type in (e.events or ())]
     if job.callback_url:
         targets.append((None, job.callback_url))
     if not targets:
         return None
-    session.flush()  # the job's texts and status, as the document below reads them
     now = utcnow()
     event_id = new_event_id()
-    payload = event_body(event_type, now, _job_document(session, job))
-    inserted = session.execute(
-        insert(WebhookEventRow).on_conflict_do_nothing(index_elements=["job_id"]).returning(WebhookEventRow.id),
-        [{"id": event_id, "type": event_type, "job_id": job.id, "payload": payload, "created_at": now}],
+    connection = session.connection()
+    inserted = connection.execute(
+        insert(WebhookEventRow)
+        .values(id=event_id, type=event_type, job_id=job.id, payload=None, created_at=now)
+        .on_conflict_do_nothing(index_elements=["job_id"])
+        .returning(WebhookEventRow.id)  # (rowcount is -1 here on psycopg)
     ).scalar_one_or_none()
     if inserted is None:
         return None  # this job's event exists already
-    session.execute(insert(WebhookDeliveryRow), [
+    connection.execute(insert(WebhookDeliveryRow).values([
         {"event_id": event_id, "endpoint_id": endpoint_id, "target": target, "state": PENDING, "attempts": 0,
          "next_attempt_at": now, "created_at": now}
         for endpoint_id, target in targets
-    ])
+    ]))
     return event_id
 
 
 def _job_document(session: Session, job: JobRow) -> dict[str, Any]:
-    """The job as GET /v1/jobs/{id} returns it, read in this transaction."""
+    """The job as GET /v1/jobs/{id} returns it (the API's own serialisation)."""
     from worker.api.schemas import job_document
     from worker.store.results import result_in_session
 
@@ -202,10 +208,33 @@ class Outbox:
                 .where(WebhookDeliveryRow.id.in_(ids))
                 .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
             ).all()
-            return [
-                Claimed(d.id, e.id, e.type, e.payload, d.target, d.endpoint_id, secret, d.attempts, d.created_at)
-                for d, e, secret in rows
-            ]
+        missing = [e.id for _, e, _ in rows if e.payload is None]
+        bodies = self.render_payloads(missing) if missing else {}
+        return [
+            Claimed(d.id, e.id, e.type, e.payload or bodies[e.id], d.target, d.endpoint_id, secret, d.attempts,
+                    d.created_at)
+            for d, e, secret in rows
+        ]
+
+    def render_payloads(self, event_ids: Sequence[str]) -> dict[str, str]:
+        """The events' bodies: rendered from their (finished, unchanging) jobs where not yet
+        stored, then stored, so every attempt sends the same text. Two dispatchers rendering
+        one event at once render the same text."""
+        ids = list(dict.fromkeys(event_ids))
+        with self.store._read() as session:
+            events = session.execute(select(WebhookEventRow).where(WebhookEventRow.id.in_(ids))).scalars().all()
+            bodies = {e.id: e.payload for e in events if e.payload is not None}
+            todo = [e for e in events if e.payload is None]
+            jobs = {j.id: j for j in session.execute(
+                select(JobRow).where(JobRow.id.in_([e.job_id for e in todo]))).scalars()} if todo else {}
+            rendered = {e.id: event_body(e.type, e.created_at, _job_document(session, jobs[e.job_id])) for e in todo}
+        if rendered:
+            with self.store._write() as session:
+                for event_id, body in rendered.items():
+                    session.execute(update(WebhookEventRow)
+                                    .where(WebhookEventRow.id == event_id, WebhookEventRow.payload.is_(None))
+                                    .values(payload=body))
+        return {**bodies, **rendered}
 
     def delivered(self, delivery_id: int, status: int | None) -> None:
         now = utcnow()

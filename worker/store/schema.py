@@ -123,7 +123,7 @@ class WebhookEventRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the webhook-id
     type: Mapped[str] = mapped_column(String(32))
     job_id: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[str] = mapped_column(Text)  # the exact JSON text signed and sent
+    payload: Mapped[str | None] = mapped_column(Text)  # the exact JSON text signed and sent (rendered late)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
