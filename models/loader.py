@@ -73,19 +73,26 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def spread_over_replicas(count: int, longest: int, replicas: int, options: dict[str, Any]) -> dict[str, Any]:
-    """`translate_batch` options that cut one call into equal sub-batches, a multiple of
-    `replicas` of them, so each replica of a `Translator(inter_threads=replicas)` works on
-    the call: CTranslate2 sorts the examples by length, cuts them by `max_batch_size` and
-    runs the pieces in parallel, but a call that fits in one sub-batch runs on one replica
-    alone, and a token cap cuts 5,000 tokens into 4,096 + 904 (one replica mostly idle).
-    A token cap stays a bound: no piece holds more than `max_batch_size` × its longest input."""
+def spread_over_replicas(lengths: Sequence[int], replicas: int, options: dict[str, Any]) -> dict[str, Any]:
+    """`translate_batch` options that cut one call (inputs of these token `lengths`) into
+    equal sub-batches, a multiple of `replicas` of them, so that each replica of a
+    `Translator(inter_threads=replicas)` works on the call: CTranslate2 sorts the examples
+    by length, cuts them by `max_batch_size` and runs the pieces in parallel, but a call
+    that fits in one sub-batch runs on one replica alone, and a token cap cuts 5,000 tokens
+    into 4,096 + 904 (one replica mostly idle). As few pieces as that allows (bigger
+    batches cost less per token); a token cap stays a bound on every piece."""
+    count = len(lengths)
     if replicas <= 1 or count <= 1:
         return options
     cap = options.get("max_batch_size", 0)
     if options.get("batch_type", "examples") == "tokens" and cap:
-        rounds = math.ceil(count * longest / (cap * replicas))  # pieces per replica
-        per_piece = max(1, min(math.ceil(count / (rounds * replicas)), cap // max(longest, 1)))
+        longest_first = sorted(lengths, reverse=True)
+        pieces = replicas * max(1, math.ceil(sum(lengths) / (cap * replicas)))
+        per_piece = math.ceil(count / pieces)
+        # the piece of the longest inputs must fit the cap too
+        while per_piece > 1 and sum(longest_first[:per_piece]) > cap:
+            pieces += replicas
+            per_piece = math.ceil(count / pieces)
     else:
         per_piece = math.ceil(count / replicas)
         if cap:
@@ -164,8 +171,7 @@ class LoadedModel:
         with self._stats_lock:
             self._stats.batch_calls += 1
             self._stats.examples += len(source)
-        options = spread_over_replicas(len(source), max(len(s) for s in source),
-                                       self.translator.num_translators, options)
+        options = spread_over_replicas([len(s) for s in source], self.translator.num_translators, options)
         results = self.translator.translate_batch(
             [list(s) for s in source], return_attention=return_attention, **options
         )

@@ -34,18 +34,21 @@ def test_negative_threads_name_the_setting() -> None:
 def test_a_call_that_fits_one_sub_batch_is_cut_into_one_per_replica() -> None:
     tokens = {"batch_type": "tokens", "max_batch_size": 4096, "beam_size": 2}
     # 96 sentences of 30 tokens fit one 4096-token sub-batch: cut into 2 × 48 examples
-    assert spread_over_replicas(96, 30, 2, tokens) == {"batch_type": "examples", "max_batch_size": 48, "beam_size": 2}
-    assert spread_over_replicas(7, 30, 2, tokens)["max_batch_size"] == 4  # ceil: nothing left over
+    assert spread_over_replicas([30] * 96, 2, tokens) == {"batch_type": "examples", "max_batch_size": 48, "beam_size": 2}
+    assert spread_over_replicas([30] * 7, 2, tokens)["max_batch_size"] == 4  # ceil: nothing left over
     # past the token cap: equal pieces, a multiple of the replicas, each within the cap
-    assert spread_over_replicas(400, 30, 2, tokens)["max_batch_size"] == 100  # 4 × 100 × 30 tokens
-    assert spread_over_replicas(300, 30, 2, tokens)["max_batch_size"] == 75  # not 136 + 136 + 28
-    assert spread_over_replicas(10, 5000, 2, tokens)["max_batch_size"] == 1
+    assert spread_over_replicas([30] * 300, 2, tokens)["max_batch_size"] == 75  # not 136 + 136 + 28
+    assert spread_over_replicas([20] * 256, 2, tokens)["max_batch_size"] == 128  # 5,120 tokens: 2 pieces, not 4096 + 1024
+    # the piece holding the longest inputs decides: 6,980 tokens would fit 2 pieces, but 6
+    # pieces of 43 would put 4,300 tokens in the first; 8 pieces of 32 put 3,200
+    assert spread_over_replicas([100] * 60 + [5] * 196, 2, tokens)["max_batch_size"] == 32
+    assert spread_over_replicas([5000] * 10, 2, tokens)["max_batch_size"] == 1
     # one replica, or one sentence: nothing to spread
-    assert spread_over_replicas(96, 30, 1, tokens) is tokens
-    assert spread_over_replicas(1, 30, 4, tokens) is tokens
+    assert spread_over_replicas([30] * 96, 1, tokens) is tokens
+    assert spread_over_replicas([30], 4, tokens) is tokens
     # an example cap stays a cap
-    assert spread_over_replicas(96, 30, 2, {"batch_type": "examples", "max_batch_size": 16})["max_batch_size"] == 16
-    assert spread_over_replicas(96, 30, 2, {})["max_batch_size"] == 48
+    assert spread_over_replicas([30] * 96, 2, {"batch_type": "examples", "max_batch_size": 16})["max_batch_size"] == 16
+    assert spread_over_replicas([30] * 96, 2, {})["max_batch_size"] == 48
 
 
 def test_replicas_translate_exactly_as_one_thread_does(toy_models_dir: Path) -> None:
