@@ -51,7 +51,7 @@ class FlakyReceiver:
         time.sleep(0.1)  # the 500 in hand goes out first
         self.server.down()
         time.sleep(OUTAGE_S)
-        self.server.up()
+        self.server.up()  # the same port (below the ephemeral range: nothing else took it)
         self.outage_over.set()
 
     def delivered_job_ids(self) -> set[str]:
@@ -94,22 +94,24 @@ def test_fifty_articles_reach_a_failing_then_absent_receiver_through_worker_and_
             return sum(s in ("done", "partial", "failed") for s in store.statuses(list(job_ids)).values())
 
         # the worker dies with articles still to do
-        wait_for(lambda: finished() >= 10, 120, "10 finished jobs")
+        wait_for(lambda: finished() >= 10, 120, "10 finished jobs", context=lambda: workers.started[0].log[-3000:])
         at_worker_kill = finished()
         workers.started[0].kill()
         workers.start(env)
 
         # the dispatcher dies while requests are in flight, after the receiver is back
-        wait_for(receiver.outage_over.is_set, OUTAGE_S + 60, "the end of the receiver's outage")
+        def state() -> str:
+            return (f"{len(receiver.delivered_job_ids())} of {n} delivered, {len(receiver.server.requests)} requests, "
+                    f"{finished()} jobs finished; dispatcher log:\n{dispatchers[-1].log[-3000:]}")
+
+        wait_for(receiver.outage_over.is_set, OUTAGE_S + 60, "the end of the receiver's outage", context=state)
         wait_for(lambda: len(receiver.delivered_job_ids()) >= 5 and receiver.server.active > 0, 60,
-                 "deliveries in flight after the outage", interval=0.01)
+                 "deliveries in flight after the outage", interval=0.01, context=state)
         at_dispatcher_kill = len(receiver.delivered_job_ids())
         dispatchers[0].kill()
         dispatchers.append(DispatcherProcess(env, tmp_path / "dispatch-2.log"))
 
-        wait_for(lambda: receiver.delivered_job_ids() == job_ids, 240, "an event for every article",
-                 context=lambda: f"{len(receiver.delivered_job_ids())} of {n} delivered; "
-                                 f"dispatcher log:\n{dispatchers[-1].log[-3000:]}")
+        wait_for(lambda: receiver.delivered_job_ids() == job_ids, 240, "an event for every article", context=state)
     finally:
         for d in dispatchers:
             d.stop()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -87,7 +88,7 @@ class LoopbackReceiver:
             allow_reuse_address = True
             request_queue_size = 128  # socketserver's 5 drops connections a dispatcher opens at once
 
-        self._server = Server(("127.0.0.1", self.port), Handler)
+        self._server = _bind(Server, self.port, Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         if self.tls is not None:
@@ -102,6 +103,30 @@ class LoopbackReceiver:
 
     def close(self) -> None:
         self.down()
+
+
+def _bind(server_class: Any, port: int, handler: Any) -> Any:
+    """A server on 127.0.0.1:`port`; for port 0, a free port below the ephemeral range (so that
+    no outgoing connection on this busy machine takes it while the receiver is `down()`)."""
+    import errno
+    import random
+
+    if port:
+        for _ in range(50):  # a port just closed can be busy for a moment
+            try:
+                return server_class(("127.0.0.1", port), handler)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                time.sleep(0.1)
+        return server_class(("127.0.0.1", port), handler)
+    for _ in range(200):
+        try:
+            return server_class(("127.0.0.1", random.randint(20_000, 32_000)), handler)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    return server_class(("127.0.0.1", 0), handler)
 
 
 @dataclass
