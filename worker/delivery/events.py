@@ -6,8 +6,10 @@
 
 The same body goes to every target of the event: registered endpoints, the article's
 callback_url, and (as the single argument of the Celery task `article.finished`) a result
-queue. `data` is built by the API's own serialisation (`worker.api` `job_document`), so a
-webhook and a GET of the job can never disagree.
+queue. `data` is built by the API's own serialisation (`worker.api.schemas.job_document`),
+so a webhook and a GET of the job can never disagree; the dispatcher renders it from the
+finished job before the first attempt (`outbox.Outbox.render_payloads`) and keeps the text,
+so every retry and replay sends the same bytes. `timestamp` is when the job finished.
 """
 
 from __future__ import annotations
