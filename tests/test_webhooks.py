@@ -438,12 +438,14 @@ def test_a_failing_endpoint_holds_its_backlog_and_its_first_success_releases_it(
         assert all(x.next_attempt_at > datetime.now(timezone.utc) + timedelta(seconds=20) for x in held)
         assert len(receiver.requests) == 2 and sum(x.attempts for x in held) == 2
 
+        finish(store, {**ARTICLE, "id": "s12", "text": "A story that comes in later. It ends."})
+        assert d.run_once() == 0  # a new event for the held endpoint waits a little too
         healthy["up"] = True
-        assert outbox.replay(delivery_ids=[held[-1].id]) == 1  # one comes due (an operator's replay)
-        assert d.run_once() == 1  # it succeeds: the backlog is released
-        assert dispatcher(store, concurrency=20).run_once() == 11
+        assert outbox.replay(delivery_ids=[held[-1].id]) == 1  # one comes due (an operator's replay) ...
+        assert dispatcher(store, concurrency=1).run_once() == 1  # ... another dispatcher sends it: the backlog is released
+        assert dispatcher(store, concurrency=20).run_once() == 12
         assert {x.state for x in outbox.deliveries()} == {DELIVERED}
-        assert len({r.headers["webhook-id"] for r in receiver.requests}) == 12
+        assert len({r.headers["webhook-id"] for r in receiver.requests}) == 13
     finally:
         receiver.close()
 

@@ -12,9 +12,10 @@ body and at most `max_response_bytes` of an answer); everything else waits in th
 A failed attempt is due again after an exponential backoff with jitter (base · 2^(n-1),
 capped, times a random 0.5–1); once a delivery has been failing for `retry_for_s` (25 h by
 default) it is dead. Backoff is per endpoint as well: when a registered endpoint fails, all
-its pending deliveries wait with it (n counts the endpoint's failures in a row), so a dead
-receiver is probed once per interval instead of once per event; its first success makes the
-held ones due at once. Refusals (a callback off the allowlist or to a forbidden address, no
+its pending deliveries wait with it (n counts the endpoint's failures in a row), and for up
+to 30 s the dispatcher also leaves alone the ones that arrive meanwhile, so a dead receiver is
+probed a few times per interval instead of once per event; its first success makes the held
+ones due at once. Refusals (a callback off the allowlist or to a forbidden address, no
 callback secret, a removed endpoint) are dead at once. 2xx is delivered; anything else,
 redirects included (never followed), is a failed attempt.
 """
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DELIVERED, FAILED, DEAD = "delivered", "failed", "dead"  # outcomes of one attempt (metrics label)
 USER_AGENT = "babelwire-webhooks/1"
+HOLD_NEW_S = 30.0  # how long a dispatcher leaves new deliveries of a failing endpoint alone
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Dispatcher:
         self.publisher = publisher  # ResultQueuePublisher, for celery:// endpoints
         self.on_outcome = on_outcome or (lambda outcome: None)
         self._failures: dict[int, int] = {}  # endpoint id → failed attempts in a row (one per endpoint)
+        self._held: dict[int, Any] = {}  # endpoint id → until when its new deliveries wait too
         self._lock = threading.Lock()
 
     @classmethod
@@ -135,8 +138,11 @@ class Dispatcher:
         return len(claimed)
 
     def _claim(self, limit: int) -> list[Claimed]:
+        now = utcnow()
+        with self._lock:  # events that arrive for a held endpoint wait with its backlog
+            held = [e for e, until in self._held.items() if until > now]
         try:
-            return self.outbox.claim(limit, self.options.lease_s)
+            return self.outbox.claim(limit, self.options.lease_s, held)
         except Exception as exc:  # the database is down: nothing is lost, try again later
             log.warning("webhooks: cannot read the outbox: %s: %s", type(exc).__name__, exc)
             return []
@@ -151,6 +157,8 @@ class Dispatcher:
         now = utcnow()
         with self._lock:
             streak = self._failures.pop(endpoint, 0) if outcome == DELIVERED else self._failures.get(endpoint, 0)
+            if outcome == DELIVERED:
+                self._held.pop(endpoint, None)
             if outcome == FAILED and endpoint is not None:
                 streak = self._failures[endpoint] = streak + 1
         hold_until = None  # a failing endpoint: when its other deliveries may be tried again
@@ -167,7 +175,7 @@ class Dispatcher:
         try:
             if outcome == DELIVERED:
                 self.outbox.delivered(claimed.delivery_id, attempt.status)
-                if streak and endpoint is not None:
+                if endpoint is not None:  # held by this or another dispatcher (a read when nothing is)
                     self.outbox.release_endpoint(endpoint, self.options.lease_s)
                 log.info("webhook delivered to %s", where, extra=extra)
             else:
@@ -175,6 +183,8 @@ class Dispatcher:
                 if hold_until is not None and endpoint is not None:
                     self.outbox.hold_endpoint(endpoint, hold_until, now - timedelta(seconds=self.options.retry_for_s),
                                               error)
+                    with self._lock:  # briefly: an operator's replay waits at most this long
+                        self._held[endpoint] = min(hold_until, now + timedelta(seconds=HOLD_NEW_S))
                 log.log(logging.INFO if outcome == FAILED else logging.WARNING, "webhook to %s %s: %s", where,
                         outcome, error, extra=extra)
         except Exception as exc:  # could not record it: the lease runs out and it is tried again

@@ -177,19 +177,23 @@ class Outbox:
 
     # --- the dispatcher ---------------------------------------------------------------------------
 
-    def claim(self, limit: int, lease_s: float) -> list[Claimed]:
-        """Up to `limit` due deliveries, leased for `lease_s` (see the module doc)."""
+    def claim(self, limit: int, lease_s: float, skip_endpoints: Sequence[int] = ()) -> list[Claimed]:
+        """Up to `limit` due deliveries, leased for `lease_s` (see the module doc), none of the
+        endpoints in `skip_endpoints` (held: failing, see `hold_endpoint`)."""
         if limit <= 0:
             return []
         now = utcnow()
         due = (WebhookDeliveryRow.state == PENDING) & (WebhookDeliveryRow.next_attempt_at <= now)
+        if skip_endpoints:
+            due = due & (WebhookDeliveryRow.endpoint_id.is_(None)
+                         | WebhookDeliveryRow.endpoint_id.not_in(list(skip_endpoints)))
         with self.store._read() as session:  # an idle poll takes no write lock (SQLite has one)
             if session.execute(select(WebhookDeliveryRow.id).where(due).limit(1)).first() is None:
                 return []
         with self.store._write() as session:
             ids = list(session.execute(
                 select(WebhookDeliveryRow.id)
-                .where(WebhookDeliveryRow.state == PENDING, WebhookDeliveryRow.next_attempt_at <= now)
+                .where(due)
                 .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -279,13 +283,13 @@ class Outbox:
         than a lease from now: a delivery claimed by a dispatcher at this moment is due at most a
         lease ahead, and is left alone (no second copy while it is in flight). Returns how many."""
         now = utcnow()
+        held = ((WebhookDeliveryRow.endpoint_id == endpoint_id) & (WebhookDeliveryRow.state == PENDING)
+                & (WebhookDeliveryRow.next_attempt_at > now + timedelta(seconds=lease_s)))
+        with self.store._read() as session:  # the usual case, nothing held: no write
+            if session.execute(select(WebhookDeliveryRow.id).where(held).limit(1)).first() is None:
+                return 0
         with self.store._write() as session:
-            return int(session.execute(
-                update(WebhookDeliveryRow)
-                .where(WebhookDeliveryRow.endpoint_id == endpoint_id, WebhookDeliveryRow.state == PENDING,
-                       WebhookDeliveryRow.next_attempt_at > now + timedelta(seconds=lease_s))
-                .values(next_attempt_at=now)
-            ).rowcount or 0)
+            return int(session.execute(update(WebhookDeliveryRow).where(held).values(next_attempt_at=now)).rowcount or 0)
 
     # --- views and replays ----------------------------------------------------------------------
 
