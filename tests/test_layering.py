@@ -35,3 +35,12 @@ def test_a_forbidden_import_breaks_the_contract(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "pipeline._layering_probe -> sqlalchemy" in result.stdout
     assert "BROKEN" in result.stdout
+
+
+def test_ci_runs_the_readme_test_command_with_the_contracts() -> None:
+    """.ci/run runs README command 2 verbatim, and that command checks the contracts."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    command = next(line for line in readme if "python -m pytest" in line and line.startswith("python3.11"))
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == command
+    assert "lint-imports && python -m pytest" in command
