@@ -179,6 +179,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         drop_pg_database(url)
 
 
+@pytest.fixture
+def store(database_url: str) -> Iterator[Any]:
+    """A migrated `worker.store.Store` on `database_url` (SQLite and PostgreSQL)."""
+    from worker.store import Store
+
+    opened = Store(database_url)
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
 # --- redis ------------------------------------------------------------------------------------
 
 

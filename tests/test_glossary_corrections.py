@@ -22,14 +22,6 @@ from worker.store import CorrectionError, Store, StoreCorrections
 from worker.store.corrections import REFRESH_S
 
 
-@pytest.fixture
-def store(database_url: str):
-    s = Store(database_url)
-    s.migrate()
-    yield s
-    s.close()
-
-
 def finished_article(store: Store, n: int = 1):
     article = validate_article({"id": f"corr-{n}", "title": "The minister met", "lang": "en", "targets": ["qaa"],
                                 "text": "The minister met the people. The army won."})

@@ -18,14 +18,6 @@ from tests.fixtures.build_models import FIXTURE_MODELS_DIR
 from worker.store import GlossaryEntry, Store, StoreGlossaries
 
 
-@pytest.fixture
-def store(database_url: str):
-    s = Store(database_url)
-    s.migrate()
-    yield s
-    s.close()
-
-
 def entry(term: str, rendering: str | None, source: str = "en", target: str = "qaa") -> GlossaryEntry:
     return GlossaryEntry(source, target, term, rendering)
 

@@ -30,14 +30,6 @@ def result_for(a, status="done", **extra) -> Result:
                   timings_ms={"clean": 1}, **extra)
 
 
-@pytest.fixture
-def store(database_url: str):
-    s = Store(database_url)
-    s.migrate()
-    yield s
-    s.close()
-
-
 def test_migrations_are_idempotent_and_match_the_models(store: Store) -> None:
     store.migrate()  # second run: nothing to do
     assert current_revision(store.engine) == head_revision()
