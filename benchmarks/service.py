@@ -155,8 +155,6 @@ class Worker:
 
     def wait_quiet(self, settle_s: float = 1.0, timeout: float = 120) -> None:
         """Until the process tree's CPU use is near zero for `settle_s` (warm-up finished)."""
-        import psutil
-
         deadline = time.monotonic() + timeout
         quiet_since = None
         while time.monotonic() < deadline:
