@@ -9,14 +9,20 @@ sentences, and produce exactly the same number of tokens per sentence:
   on the device babelwire uses (the GPU when there is one);
 - babelwire: the checkpoint converted with CTranslate2's converter (int8), installed in a
   model store with its manifest, driven through `ModelEngines.translate` — the tokenizer,
-  routing, one `translate_batch` call with token-based batches — with the worker's settings.
+  routing, one `translate_batch` call — with the worker's settings;
+- raw CTranslate2 (`engine_vs_best_ctranslate2`, target >= 0.95): the same converted model
+  called directly under each threads layout / feed / compute type worth trying on this
+  machine's cores (`raw_settings`); babelwire at its defaults over the fastest of them.
 
 Output length is fixed by the weights, not by an option only one side has: the checkpoint's
-`final_logits_bias` forbids `</s>`, so neither side can stop early, and both decode exactly
-N tokens (checked). Timings include tokenization and detokenization on both sides. The two
-sides run in alternating rounds; the best round of each counts (the machine is shared).
+`final_logits_bias` forbids `</s>`, so no side can stop early, and all decode exactly N
+tokens (checked). Timings include tokenization and detokenization on every side. The sides
+run in interleaved rounds; the best round of each counts, in wall-clock and in CPU seconds
+(the machine is shared); transformers' batches are timed one by one, each batch's best
+round counting. Quick and full scale run the same input (the per-token rate depends on the
+batch), only the rounds differ. The CPU model and its ISA flags are printed beside.
 
-    python -m benchmarks.engine --sweep    # beam × threads × batch tokens, for BENCHMARKS.md
+    python -m benchmarks.engine --sweep    # more raw settings, then babelwire beam × threads
 """
 
 from __future__ import annotations
@@ -318,13 +324,6 @@ class Best:
         run()
         self.wall = min(self.wall, time.perf_counter() - wall_started)
         self.cpu = min(self.cpu, time.process_time() - cpu_started)
-
-
-def best_of(rounds: int, run: Callable[[], object]) -> float:
-    best = Best()
-    for _ in range(rounds):
-        best.measure(run)
-    return best.wall
 
 
 def default_threads() -> int:
