@@ -363,7 +363,7 @@ def run(scale: Scale, workdir: Path) -> None:
 
     # same work on every side: every sentence gets exactly n output tokens
     _, hf_lengths = hf.translate(texts[:4], n)
-    lengths = {f"transformers": hf_lengths}
+    lengths = {"transformers": hf_lengths}
     for beam, side in sides.items():
         side.translate(texts)  # warm-up, on the measured input (CTranslate2's allocator caches)
         lengths[f"babelwire beam {beam}"] = side.output_lengths(texts[:4], n)
