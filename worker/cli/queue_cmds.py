@@ -74,6 +74,18 @@ def enqueue_report(report: SubmissionReport) -> dict[str, Any]:
     }
 
 
+def submission_arguments(input: str, to: str | None, timeout: float | None) -> tuple[Settings, list[str] | None]:
+    """The checks every submitting command makes before it connects to anything: settings,
+    target languages, an input that exists and a positive timeout (each a usage error, exit 2)."""
+    if timeout is not None and timeout <= 0:
+        raise fail(f"--timeout: must be positive (got {timeout})")
+    settings = _settings()
+    targets = parse_targets(to)
+    if input != "-" and not Path(input).exists():
+        raise fail(f"no such file or folder: {input}")
+    return settings, targets
+
+
 @app.command()
 def enqueue(
     input: str = typer.Argument(..., help="A .jsonl, .json, .csv file, a folder of .txt/.md pages, or - for stdin"),
@@ -81,7 +93,7 @@ def enqueue(
     queue: str = typer.Option("bulk", "--queue", help="live (news-site latency) or bulk (batches)"),
     wait: bool = typer.Option(False, "--wait", help="Follow the jobs to the end; exit 1 if any failed"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="With --wait: give up after S seconds (exit 1)"),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON report (docs/cli.md)"),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON report (docs/contracts.md, CLI)"),
 ) -> None:
     """Validate articles and put them on the queue; report accepted / duplicate / rejected.
 
@@ -92,12 +104,7 @@ def enqueue(
 
     if queue not in QUEUES:
         raise fail(f"--queue: must be one of {', '.join(QUEUES)} (got {queue!r})")
-    if timeout is not None and timeout <= 0:
-        raise fail(f"--timeout: must be positive (got {timeout})")
-    settings = _settings()
-    targets = parse_targets(to)
-    if input != "-" and not Path(input).exists():
-        raise fail(f"no such file or folder: {input}")
+    settings, targets = submission_arguments(input, to, timeout)
     store = open_store(settings)
     try:
         celery_app = create_app(settings)

@@ -23,8 +23,8 @@ import typer
 
 from pipeline.result import FAILED, Result
 from worker.cli.app import EXIT_FAILED, EXIT_OK, app, fail, print_json
-from worker.cli.pipeline_cmds import _print_result, parse_targets
-from worker.cli.queue_cmds import _progress, _records, _settings, _show_progress, open_store
+from worker.cli.pipeline_cmds import _print_result
+from worker.cli.queue_cmds import _progress, _records, _show_progress, open_store, submission_arguments
 from worker.config import Settings
 from worker.errors import SERVICE_FAULTS, as_unavailable
 from worker.submission import SubmissionReport, Submitter, submit_items
@@ -75,12 +75,7 @@ def run(
     timeout: Optional[float] = typer.Option(None, "--timeout", help="give up after S seconds (exit 1)"),
 ) -> None:
     """Process INPUT through a real queue and worker, starting a private Redis and store for it."""
-    if timeout is not None and timeout <= 0:
-        raise fail(f"--timeout: must be positive (got {timeout})")
-    settings = _settings()
-    targets = parse_targets(to)
-    if input != "-" and not Path(input).exists():
-        raise fail(f"no such file or folder: {input}")
+    settings, targets = submission_arguments(input, to, timeout)
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {s: signal.getsignal(s) for s in handled}
     _stop_request.signum = None
