@@ -33,3 +33,15 @@ def test_the_docs_carry_the_contract() -> None:
     contracts = (ROOT / "docs" / "contracts.md").read_text()
     for heading in ("## Article", "## Result", "## Celery task", "## CLI", "## HTTP API", "## Settings", "## Model store"):
         assert heading in contracts
+
+
+def test_every_docs_page_named_exists() -> None:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    missing = set()
+    for name in files:
+        path = ROOT / name
+        if path.suffix in {".py", ".md", ".html"} and path.is_file():
+            for page in re.findall(r"docs/[\w-]+\.md", path.read_text(errors="replace")):
+                if not (ROOT / page).is_file():
+                    missing.add(f"{name}: {page}")
+    assert not missing, sorted(missing)
