@@ -33,14 +33,6 @@ def toy(seed: int, **extra: Any) -> dict[str, Any]:
     return {"title": toy_sentence(rng).rstrip("."), "text": toy_article(rng, 5), "lang": "en", **extra}
 
 
-@pytest.fixture
-def store(service_env: dict[str, str]) -> Iterator[Store]:
-    s = Store(service_env["BABELWIRE_DATABASE_URL"])
-    s.migrate()
-    yield s
-    s.close()
-
-
 def test_tokens_size_limits_and_validation_details(
     service_env: dict[str, str], api_servers: ApiServerFactory, redis_url: str, store: Store
 ) -> None:

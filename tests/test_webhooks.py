@@ -26,14 +26,6 @@ ARTICLE = {"id": "site-42", "title": "Council votes", "text": "The council voted
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    s = Store(database_url)
-    s.migrate()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def only_loopback(monkeypatch: pytest.MonkeyPatch) -> ConnectionLog:
     return guard_connections(monkeypatch)
 

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,14 +20,6 @@ from worker.store import Store
 
 OUTAGE_S = 30
 FAILURES = 5
-
-
-@pytest.fixture
-def store(service_env: dict[str, str]) -> Iterator[Store]:
-    s = Store(service_env["BABELWIRE_DATABASE_URL"])
-    s.migrate()
-    yield s
-    s.close()
 
 
 class FlakyReceiver:
