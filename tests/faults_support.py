@@ -32,7 +32,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import pytest
 
 from tests.fixtures.build_models import toy_article, toy_sentence
 
@@ -266,6 +268,18 @@ class PostgresCluster:
 
 
 # --- raw queue messages ---------------------------------------------------------------------
+
+
+
+@pytest.fixture
+def cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL server for a test that stops and starts it (import it as a fixture)."""
+    cluster = PostgresCluster.create()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 def envelope(

@@ -12,14 +12,14 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis
 from celery import Celery
 
 from tests.conftest import WorkerFactory, make_service_env
-from tests.faults_support import TASK, PostgresCluster, toy_articles, wait_for
+from tests.faults_support import TASK, PostgresCluster, cluster, toy_articles, wait_for  # noqa: F401  cluster: a fixture
 from worker.celery_app import create_app
 from worker.config import Settings
 from worker.queues import LIVE
@@ -56,16 +56,6 @@ def test_a_held_message_is_not_handed_out_again_while_its_consumer_renews_the_le
     finally:
         client.close()
         app.close()
-
-
-@pytest.fixture
-def cluster() -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster.create()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.mark.faults

@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from tests.conftest import WorkerFactory, make_service_env
-from tests.faults_support import PostgresCluster, all_jobs, distinct_counts, toy_articles, wait_for, write_jsonl
+from tests.faults_support import PostgresCluster, all_jobs, cluster, distinct_counts, toy_articles, wait_for, write_jsonl  # noqa: F401  cluster: a fixture
 from worker.store import RUNNING, Store
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -30,16 +30,6 @@ N_ARTICLES = 30
 DOWN_S = 6
 WAIT_LINE = re.compile(r"message (\S+): store unreachable \(.*?\); wait (\d+), ([\d.]+) s")
 RETRY_LINE = re.compile(r"message (\S+): transient fault \(.*?\); retry (\d+) in ([\d.]+) s")
-
-
-@pytest.fixture
-def cluster() -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster.create()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 def queue_length(redis_url: str, queue: str) -> int:
