@@ -125,8 +125,28 @@ def tree_rss(pid: int) -> int:
 # --- a Redis of the test's own ------------------------------------------------------------------
 
 
+class ServerProcess:
+    """A server subprocess a test starts itself (`proc`), and the two ways it ends."""
+
+    proc: subprocess.Popen[bytes] | None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, no goodbye to clients (a crash or a pulled plug)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
 @dataclass
-class RedisServer:
+class RedisServer(ServerProcess):
     """redis-server on a free port with AOF persistence (`appendfsync always`: every write is
     on disk before Redis replies, so even a SIGKILL loses nothing that was acknowledged)."""
 
@@ -154,20 +174,6 @@ class RedisServer:
             wait_for(lambda: _redis_ready(client), timeout, f"redis-server on port {self.port}")
         finally:
             client.close()
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown save, no goodbye to clients (a crash or a pulled plug)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def redis_server_bin() -> str:

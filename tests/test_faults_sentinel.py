@@ -12,8 +12,6 @@ counted and printed. The measured failover time and the duplicates go in the REA
 
 from __future__ import annotations
 
-import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -24,7 +22,9 @@ import pytest
 import redis
 
 from tests.conftest import WorkerFactory, make_service_env
-from tests.faults_support import all_jobs, distinct_counts, free_port, toy_articles, wait_for, write_jsonl
+from tests.faults_support import (
+    ServerProcess, all_jobs, distinct_counts, free_port, redis_server_bin, toy_articles, wait_for, write_jsonl,
+)
 from worker.store import Store
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(400)]
@@ -33,15 +33,8 @@ MASTER_NAME = "babelwire"
 N_ARTICLES = 40
 
 
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found is None:
-        raise RuntimeError("redis-server not found (install redis)")
-    return found
-
-
 @dataclass
-class Node:
+class Node(ServerProcess):
     directory: Path
     args: list[str]
     port: int = field(default_factory=free_port)
@@ -49,24 +42,12 @@ class Node:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([redis_server_binary(), *self.args], cwd=self.directory,
+        self.proc = subprocess.Popen([redis_server_bin(), *self.args], cwd=self.directory,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=5, decode_responses=True)
 
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def data_node(directory: Path, replica_of: int | None = None) -> Node:
